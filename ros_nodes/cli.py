@@ -1,0 +1,46 @@
+"""`jepa-mpc` console entry point: one subcommand per capability, each imported only when it runs.
+
+A subcommand is a module with `add_arguments(parser)` and `run(args) -> int`. Lazy imports keep `jepa-mpc --help`
+fast and let `collect` or `train` run on a machine without ROS.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# name -> (module, one-line help). Add a line here when a capability lands.
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "collect": ("jepa_mpc.sim.collect", "collect an episode dataset in simulation (parallel, resumable)"),
+    "inspect-data": ("jepa_mpc.sim.inspect_data", "verify a dataset's checksums and print its statistics"),
+    "bench-sim": ("jepa_mpc.sim.bench_sim", "measure physics, env-step and rendering rates of the Panda scene"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Parser with every subcommand's arguments (imports each subcommand module)."""
+    parser = argparse.ArgumentParser(prog="jepa-mpc", description=__doc__.splitlines()[0])
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module_name, help_text) in SUBCOMMANDS.items():
+        sub = subparsers.add_parser(name, help=help_text, description=help_text)
+        sub.set_defaults(_module=module_name)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse `argv`, import the chosen subcommand, add its arguments, run it and return its exit code."""
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in SUBCOMMANDS:
+        parser.parse_args(argv or ["--help"])  # prints help, or the error listing valid commands
+        return 2
+    name = argv[0]
+    module = importlib.import_module(SUBCOMMANDS[name][0])
+    sub = argparse.ArgumentParser(prog=f"jepa-mpc {name}", description=SUBCOMMANDS[name][1])
+    module.add_arguments(sub)
+    args = sub.parse_args(argv[1:])
+    return int(module.run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""Exploration policies for data collection: smooth random motion plus scripted reaching and pushing.
+
+Each episode runs one policy, drawn from a mixture (see `POLICY_MIXES`), so the data covers free motion,
+goal-directed motion and cube contact:
+- random: temporally correlated noise a_t = 0.8 a_{t-1} + 0.6 eps_t, eps ~ N(0, I), clipped to [-1, 1].
+- reach: scripted steps of the end effector towards a target (the episode's goal for reach tasks, else a random
+  workspace point, re-drawn on arrival; the env's `reach_action`), plus N(0, 0.3^2) action noise.
+- push: move above a point behind the cube (w.r.t. the goal), lower to cube height, push through towards the
+  goal; gripper closed; N(0, 0.2^2) noise. Only for the push task.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from jepa_mpc.sim.arm_control import ACTION_DIM, ARM_DOF
+
+POLICY_MIXES = {
+    "reach": {"random": 0.3, "reach": 0.7},
+    "push": {"random": 0.2, "reach": 0.2, "push": 0.6},
+    "reacher": {"random": 0.5, "reach": 0.5},
+}
+
+
+class RandomPolicy:
+    """Temporally correlated random actions."""
+
+    name = "random"
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        self.rng = rng
+        self.prev = None
+
+    def __call__(self, env, obs) -> np.ndarray:
+        dim = env.action_space.shape[0]
+        prev = np.zeros(dim) if self.prev is None else self.prev
+        self.prev = np.clip(0.8 * prev + 0.6 * self.rng.standard_normal(dim), -1.0, 1.0)
+        return self.prev.astype(np.float32)
+
+
+class ReachPolicy:
+    """Scripted reaching to the goal (reach task) or to random workspace points."""
+
+    name = "reach"
+
+    def __init__(self, rng: np.random.Generator, follow_goal: bool) -> None:
+        self.rng = rng
+        self.follow_goal = follow_goal
+        self.target = None
+
+    def __call__(self, env, obs) -> np.ndarray:
+        if self.target is None:
+            self.target = env.goal_pos.copy() if self.follow_goal else env.sample_workspace_point(self.rng)
+        if np.linalg.norm(env.ee_pos - self.target) < 0.03:  # arrived: wander on to another point
+            self.target = env.sample_workspace_point(self.rng)
+        arm = env.reach_action(self.target)
+        action = self.rng.uniform(-1, 1, env.action_space.shape[0])  # last entry (gripper) stays random
+        action[: len(arm)] = arm + 0.3 * self.rng.standard_normal(len(arm))
+        return np.clip(action, -1, 1).astype(np.float32)
+
+
+class PushPolicy:
+    """Scripted pushing: pre-push pose behind the cube, descend, push towards the goal."""
+
+    name = "push"
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        self.rng = rng
+
+    def __call__(self, env, obs) -> np.ndarray:
+        cube, goal, ee = env.cube_pos, env.goal_pos, env.ee_pos
+        direction = goal[:2] - cube[:2]
+        direction /= max(np.linalg.norm(direction), 1e-6)
+        behind = cube[:2] - 0.07 * direction
+        lateral_err = np.linalg.norm(ee[:2] - behind)
+        if lateral_err > 0.03 and ee[2] < 0.08:  # lift before repositioning, so the cube is not knocked
+            target = np.r_[ee[:2], 0.12]
+        elif lateral_err > 0.03:
+            target = np.r_[behind, 0.10]
+        elif ee[2] > 0.045:
+            target = np.r_[behind, 0.03]
+        else:
+            target = np.r_[cube[:2] + 0.05 * direction, 0.03]
+        action = np.zeros(ACTION_DIM)
+        action[:ARM_DOF] = env.reach_action(target) + 0.2 * self.rng.standard_normal(ARM_DOF)
+        action[ARM_DOF] = -1.0
+        return np.clip(action, -1, 1).astype(np.float32)
+
+
+def make_policy(name: str, rng: np.random.Generator, task: str):
+    """Exploration policy by name ('random', 'reach', 'push')."""
+    if name == "random":
+        return RandomPolicy(rng)
+    if name == "reach":
+        return ReachPolicy(rng, follow_goal=(task in ("reach", "reacher")))
+    if name == "push":
+        if task != "push":
+            raise ValueError("the push policy needs the push task (it reads the cube goal)")
+        return PushPolicy(rng)
+    raise ValueError(f"unknown exploration policy {name!r}; valid: random, reach, push")
+
+
+def draw_policy_name(rng: np.random.Generator, task: str, mix: str = "mix") -> str:
+    """Policy for one episode: a fixed name, or a draw from POLICY_MIXES[task] when mix == 'mix'."""
+    if mix != "mix":
+        return mix
+    names, probs = zip(*POLICY_MIXES[task].items())
+    return str(rng.choice(names, p=probs))
