@@ -193,9 +193,19 @@ class PandaArmEnv(gymnasium.Env):
         action = np.asarray(action, dtype=np.float64)
         if action.shape != (ACTION_DIM,):
             raise ValueError(f"action must have shape ({ACTION_DIM},), got {action.shape}")
-        self._targets = next_joint_targets(self._targets, action, self.joint_lower, self.joint_upper, self.control)
+        targets = next_joint_targets(self._targets, action, self.joint_lower, self.joint_upper, self.control)
+        return self.step_to_targets(targets, gripper_opening(action, self.control))
+
+    def step_to_targets(self, arm_targets: np.ndarray, gripper_m: float = GRIPPER_OPEN):
+        """One control period towards absolute joint targets [7] (clipped to the joint limits), like a position
+        controller does; the ROS sim bridge drives the arm through this. Non-finite targets hold the old ones."""
+        arm_targets = np.asarray(arm_targets, dtype=np.float64)
+        if arm_targets.shape != (ARM_DOF,):
+            raise ValueError(f"arm_targets must have shape ({ARM_DOF},), got {arm_targets.shape}")
+        if np.all(np.isfinite(arm_targets)):
+            self._targets = np.clip(arm_targets, self.joint_lower, self.joint_upper)
         self.data.ctrl[:ARM_DOF] = self._targets
-        self.data.ctrl[ARM_DOF:] = gripper_opening(action, self.control)
+        self.data.ctrl[ARM_DOF:] = float(np.clip(np.nan_to_num(gripper_m, nan=GRIPPER_OPEN), 0.0, GRIPPER_OPEN))
         mujoco.mj_step(self.model, self.data, nstep=self.control.n_substeps)
         info = self._info()
         return self._obs(), -info["distance"], False, False, info

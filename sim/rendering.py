@@ -7,16 +7,17 @@ faster and the images are still informative for a 64x64 encoder.
 from __future__ import annotations
 
 import atexit
+import gc
 import os
 import sys
 import weakref
 
 _LIVE_RENDERERS: "weakref.WeakSet" = weakref.WeakSet()
-_exit_hook_registered = False
 
 
 def _close_live_renderers() -> None:
     """Free GL contexts before interpreter teardown (PyOpenGL raises if they are freed after it unloads)."""
+    gc.collect()  # renderers in unreachable cycles are finalised now, while the GL display still exists
     for renderer in list(_LIVE_RENDERERS):
         try:
             renderer.close()
@@ -62,11 +63,10 @@ def make_renderer(model, height: int, width: int):
             "On a headless Linux machine install EGL (Debian/Ubuntu: apt-get install libegl1 libgl1-mesa-dri) "
             "or OSMesa (apt-get install libosmesa6) and set MUJOCO_GL=egl or MUJOCO_GL=osmesa."
         ) from exc
-    global _exit_hook_registered
-    if not _exit_hook_registered:
-        # Registered after mujoco's GL module loaded, so it runs before that module's own exit hook (LIFO).
-        atexit.register(_close_live_renderers)
-        _exit_hook_registered = True
+    # Exit hooks run last-registered-first: moving ours to the end makes it run before the GL libraries' own
+    # teardown hooks (mujoco's and dm_control's terminate the EGL display), which may register after it.
+    atexit.unregister(_close_live_renderers)
+    atexit.register(_close_live_renderers)
     _LIVE_RENDERERS.add(renderer)
     flags = renderer.scene.flags
     flags[mujoco.mjtRndFlag.mjRND_SHADOW] = 0

@@ -1,0 +1,92 @@
+"""ROS parameters as a thin layer over frozen dataclass configs: declare from the fields, validate by construction.
+
+Each dataclass field becomes a parameter (nested dataclasses get a dotted prefix, e.g. `cem.samples`), with the
+field's default and its `metadata["help"]` as description. Setting a parameter rebuilds the dataclass; a value the
+dataclass rejects is refused with its ValueError message. One mapping, no duplicated defaults.
+"""
+from __future__ import annotations
+
+import dataclasses
+import typing
+from typing import Any
+
+from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+
+
+def _default(field: dataclasses.Field) -> Any:
+    if field.default is not dataclasses.MISSING:
+        return field.default
+    if field.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+        return field.default_factory()  # type: ignore[misc]
+    raise TypeError(f"config field {field.name} needs a default to become a ROS parameter")
+
+
+def flatten(cls: type, prefix: str = "", instance: Any = None) -> dict[str, tuple[Any, str, bool]]:
+    """{parameter name: (default value, description, read_only)} for a dataclass type (recursing into fields)."""
+    out: dict[str, tuple[Any, str, bool]] = {}
+    hints = typing.get_type_hints(cls)
+    for field in dataclasses.fields(cls):
+        value = getattr(instance, field.name) if instance is not None else _default(field)
+        name = prefix + field.name
+        if dataclasses.is_dataclass(hints.get(field.name)) or dataclasses.is_dataclass(value):
+            out.update(flatten(type(value), name + ".", value))
+            continue
+        if isinstance(value, tuple):
+            value = list(value)
+        if value is None:
+            value = ""  # ROS has no None: the empty string means "unset" and converts back to None
+        out[name] = (value, field.metadata.get("help", ""), bool(field.metadata.get("read_only", False)))
+    return out
+
+
+def build(cls: type, values: dict[str, Any], prefix: str = "") -> Any:
+    """Construct `cls` from flat parameter values (missing names keep their defaults); raises ValueError."""
+    kwargs: dict[str, Any] = {}
+    hints = typing.get_type_hints(cls)
+    for field in dataclasses.fields(cls):
+        name = prefix + field.name
+        default = _default(field)
+        if dataclasses.is_dataclass(hints.get(field.name)) or dataclasses.is_dataclass(default):
+            kwargs[field.name] = build(type(default), values, name + ".")
+        elif name in values:
+            value = values[name]
+            if isinstance(default, tuple):
+                value = tuple(value)
+            elif default is None and value == "":
+                value = None
+            elif isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+            kwargs[field.name] = value
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise ValueError(str(exc)) from exc
+
+
+def declare_config(node, cls: type, prefix: str = "", instance: Any = None) -> Any:
+    """Declare every field of `cls` as a parameter of `node` and return the validated config."""
+    flat = flatten(cls, prefix, instance)
+    for name, (default, help_text, read_only) in flat.items():
+        node.declare_parameter(name, default, ParameterDescriptor(description=help_text, read_only=read_only))
+    values = {name: node.get_parameter(name).value for name in flat}
+    return build(cls, values, prefix)
+
+
+def validating_callback(node, cls: type, prefix: str = "", on_valid=None):
+    """An on-set-parameters callback that accepts a change only if `cls` still constructs; calls on_valid(cfg)."""
+    names = set(flatten(cls, prefix))
+
+    def callback(params) -> SetParametersResult:
+        changed = {p.name: p.value for p in params if p.name in names}
+        if not changed:
+            return SetParametersResult(successful=True)
+        current = {n: node.get_parameter(n).value for n in names}
+        try:
+            cfg = build(cls, {**current, **changed}, prefix)
+        except ValueError as exc:
+            return SetParametersResult(successful=False, reason=str(exc))
+        if on_valid is not None:
+            on_valid(cfg)
+        return SetParametersResult(successful=True)
+
+    return callback
