@@ -13,7 +13,10 @@ import sys
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "collect": ("jepa_mpc.sim.collect", "collect an episode dataset in simulation (parallel, resumable)"),
     "inspect-data": ("jepa_mpc.sim.inspect_data", "verify a dataset's checksums and print its statistics"),
+    "train": ("jepa_mpc.models.train", "train the JEPA world model on a collected dataset"),
     "bench-sim": ("jepa_mpc.sim.bench_sim", "measure physics, env-step and rendering rates of the Panda scene"),
+    "bringup": ("jepa_mpc.ros_nodes.bringup", "start the sim or real ROS 2 graph (same nodes and parameters as launch/)"),
+    "bench-planner": ("jepa_mpc.planner.bench", "measure plan latency p50/p99 of CEM, gradient and hybrid MPC"),
 }
 
 

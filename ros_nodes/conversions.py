@@ -111,6 +111,7 @@ def trajectory_to_array(msg: JointTrajectory, joint_names) -> tuple[np.ndarray, 
 
 def diagnostics_msg(node_name: str, level: int, message: str, values: dict, stamp: Time) -> DiagnosticArray:
     """One-status DiagnosticArray; `level` is DiagnosticStatus.OK/WARN/ERROR/STALE."""
-    status = DiagnosticStatus(level=bytes([level]), name=node_name, message=message, hardware_id="jepa_mpc",
+    level = level if isinstance(level, bytes) else bytes([level])  # the constants are bytes in Python
+    status = DiagnosticStatus(level=level, name=node_name, message=message, hardware_id="jepa_mpc",
                               values=[KeyValue(key=str(k), value=str(v)) for k, v in values.items()])
     return DiagnosticArray(header=Header(stamp=stamp), status=[status])

@@ -67,7 +67,10 @@ def declare_config(node, cls: type, prefix: str = "", instance: Any = None) -> A
     """Declare every field of `cls` as a parameter of `node` and return the validated config."""
     flat = flatten(cls, prefix, instance)
     for name, (default, help_text, read_only) in flat.items():
-        node.declare_parameter(name, default, ParameterDescriptor(description=help_text, read_only=read_only))
+        # An empty list has no element type in ROS; let the first value set (YAML or CLI) decide it.
+        descriptor = ParameterDescriptor(description=help_text, read_only=read_only,
+                                         dynamic_typing=isinstance(default, list) and not default)
+        node.declare_parameter(name, default, descriptor)
     values = {name: node.get_parameter(name).value for name in flat}
     return build(cls, values, prefix)
 

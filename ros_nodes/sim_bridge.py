@@ -236,3 +236,7 @@ def main(args=None) -> None:
     finally:
         node.destroy_node()
         rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    main()

@@ -58,30 +58,35 @@ class ReachPolicy:
         return np.clip(action, -1, 1).astype(np.float32)
 
 
+def push_waypoint(env) -> np.ndarray:
+    """Next end-effector waypoint [3] of the scripted push: above a point behind the cube (w.r.t. the goal),
+    down to cube height, then through the cube towards the goal."""
+    cube, goal, ee = env.cube_pos, env.goal_pos, env.ee_pos
+    direction = goal[:2] - cube[:2]
+    direction /= max(np.linalg.norm(direction), 1e-6)
+    behind = cube[:2] - 0.07 * direction
+    lateral_err = np.linalg.norm(ee[:2] - behind)
+    if lateral_err > 0.03 and ee[2] < 0.08:  # lift before repositioning, so the cube is not knocked
+        return np.r_[ee[:2], 0.12]
+    if lateral_err > 0.03:
+        return np.r_[behind, 0.10]
+    if ee[2] > 0.045:
+        return np.r_[behind, 0.03]
+    return np.r_[cube[:2] + 0.05 * direction, 0.03]
+
+
 class PushPolicy:
-    """Scripted pushing: pre-push pose behind the cube, descend, push towards the goal."""
+    """Scripted pushing along `push_waypoint`, gripper closed, with action noise of std `noise`."""
 
     name = "push"
 
-    def __init__(self, rng: np.random.Generator) -> None:
+    def __init__(self, rng: np.random.Generator, noise: float = 0.2) -> None:
         self.rng = rng
+        self.noise = noise
 
     def __call__(self, env, obs) -> np.ndarray:
-        cube, goal, ee = env.cube_pos, env.goal_pos, env.ee_pos
-        direction = goal[:2] - cube[:2]
-        direction /= max(np.linalg.norm(direction), 1e-6)
-        behind = cube[:2] - 0.07 * direction
-        lateral_err = np.linalg.norm(ee[:2] - behind)
-        if lateral_err > 0.03 and ee[2] < 0.08:  # lift before repositioning, so the cube is not knocked
-            target = np.r_[ee[:2], 0.12]
-        elif lateral_err > 0.03:
-            target = np.r_[behind, 0.10]
-        elif ee[2] > 0.045:
-            target = np.r_[behind, 0.03]
-        else:
-            target = np.r_[cube[:2] + 0.05 * direction, 0.03]
         action = np.zeros(ACTION_DIM)
-        action[:ARM_DOF] = env.reach_action(target) + 0.2 * self.rng.standard_normal(ARM_DOF)
+        action[:ARM_DOF] = env.reach_action(push_waypoint(env)) + self.noise * self.rng.standard_normal(ARM_DOF)
         action[ARM_DOF] = -1.0
         return np.clip(action, -1, 1).astype(np.float32)
 

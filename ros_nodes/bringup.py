@@ -1,0 +1,118 @@
+"""`jepa-mpc bringup sim|real`: start the same graph as launch/*.launch.py from a pip install (no `launch` needed).
+
+`--processes one` runs every node in this process on a MultiThreadedExecutor; `--processes per-node` starts one
+process per node (`python -m <module> --ros-args ...`), as `ros2 launch` would. Both read the same YAML parameter
+files as the launch files and stop cleanly on Ctrl-C / SIGTERM.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import threading
+
+from jepa_mpc.ros_nodes.graph import GRAPHS, NodeSpec, default_params
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("graph", choices=sorted(GRAPHS), help="which graph to start")
+    parser.add_argument("--params", type=pathlib.Path, default=None,
+                        help="YAML parameter file (default: launch/sim_arm.yaml or launch/real_arm.yaml)")
+    parser.add_argument("--processes", choices=["one", "per-node"], default="one",
+                        help="all nodes in this process, or one process per node")
+    parser.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0: run until Ctrl-C)")
+
+
+def ros_args(params: pathlib.Path) -> list[str]:
+    """rclpy command-line arguments that load `params` for every node named in it."""
+    return ["--ros-args", "--params-file", str(params)]
+
+
+def create_nodes(specs: tuple[NodeSpec, ...], context) -> list:
+    """Instantiate each node class in `context` (their parameters come from the context's --params-file)."""
+    nodes = []
+    for spec in specs:
+        cls = getattr(importlib.import_module(spec.module), spec.cls)
+        nodes.append(cls(spec.name, context=context))
+    return nodes
+
+
+def run_in_process(specs: tuple[NodeSpec, ...], params: pathlib.Path, duration_s: float = 0.0,
+                   stop: threading.Event | None = None) -> int:
+    """Spin all nodes in one process until Ctrl-C, `stop` is set, or `duration_s` passes; then shut down cleanly."""
+    import rclpy
+    from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+
+    context = rclpy.Context()
+    rclpy.init(args=ros_args(params), context=context)
+    stop = stop or threading.Event()
+    nodes = []
+    try:
+        nodes = create_nodes(specs, context)
+        executor = MultiThreadedExecutor(num_threads=4, context=context)
+        for node in nodes:
+            executor.add_node(node)
+        if duration_s > 0:
+            threading.Timer(duration_s, stop.set).start()
+        previous = signal.signal(signal.SIGTERM, lambda *_: stop.set()) if threading.current_thread() is \
+            threading.main_thread() else None
+        try:
+            while not stop.is_set() and context.ok():
+                executor.spin_once(timeout_sec=0.1)
+        except (KeyboardInterrupt, ExternalShutdownException):
+            pass
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+            executor.shutdown(timeout_sec=2.0)
+    finally:
+        for node in reversed(nodes):
+            node.destroy_node()
+        rclpy.try_shutdown(context=context)
+    return 0
+
+
+def run_per_process(specs: tuple[NodeSpec, ...], params: pathlib.Path, duration_s: float = 0.0) -> int:
+    """One child process per node; forward Ctrl-C/SIGTERM and wait for all to exit."""
+    children = [subprocess.Popen([sys.executable, "-m", spec.module, *ros_args(params), "-r", f"__node:={spec.name}"],
+                                 env=os.environ.copy()) for spec in specs]
+    try:
+        if duration_s > 0:
+            try:
+                children[0].wait(timeout=duration_s)
+            except subprocess.TimeoutExpired:
+                pass
+        else:
+            for child in children:
+                child.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGINT)
+        for child in children:
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+    return max((abs(c.returncode or 0) for c in children), default=0) and 1
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    params = args.params or default_params(args.graph)
+    if not params.is_file():
+        raise SystemExit(f"parameter file {params} not found")
+    specs = GRAPHS[args.graph]
+    log.info("starting %s graph (%s) with %s", args.graph, ", ".join(s.name for s in specs), params)
+    if args.processes == "one":
+        return run_in_process(specs, params, args.duration)
+    return run_per_process(specs, params, args.duration)

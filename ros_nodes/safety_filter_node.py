@@ -1,0 +1,216 @@
+"""`safety_filter` node: between planner and arm, it checks every command with the arm's true kinematics.
+
+Each control period it takes the latest /planned_trajectory, runs planner.safety.SafetyFilter with the measured
+joint state (clamp or hold), and publishes to the controller topic (ros2_control JointTrajectoryController).
+Watchdog: if joint states or camera frames go stale, or the plan is older than max_plan_age_s, it commands a
+hold at the last safe target, within two control periods. ~/estop latches a hold until ~/reset. Every tick's
+decision and its reasons go to /diagnostics. It trusts neither the model nor the optimiser.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import threading
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from rclpy.node import Node
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import Image, JointState
+from std_srvs.srv import Trigger
+from trajectory_msgs.msg import JointTrajectory
+
+from jepa_mpc.planner.config import SafetyConfig
+from jepa_mpc.planner.safety import SafetyFilter
+from jepa_mpc.ros_nodes.conversions import (
+    MessageError,
+    diagnostics_msg,
+    joint_state_to_arrays,
+    s_to_stamp,
+    stamp_to_s,
+    trajectory_msg,
+    trajectory_to_array,
+)
+from jepa_mpc.ros_nodes.guardrail_params import GuardrailParams
+from jepa_mpc.ros_nodes.params import declare_config
+from jepa_mpc.ros_nodes.sim_bridge import PANDA_ROS_JOINTS
+from jepa_mpc.sim.arm_control import ArmControlConfig
+
+
+def _h(text: str, **kw) -> dict:
+    return {"help": text, **kw}
+
+
+@dataclasses.dataclass(frozen=True)
+class SafetyFilterNodeConfig:
+    """Parameters of the safety filter node (guardrails under `guardrails.`)."""
+
+    joint_names: tuple = dataclasses.field(default=PANDA_ROS_JOINTS, metadata=_h("ROS names of the 7 arm joints"))
+    control_period_s: float = dataclasses.field(default=0.1, metadata=_h("tick period", read_only=True))
+    max_step_rad: float = dataclasses.field(default=0.05, metadata=_h("largest joint change per period"))
+    max_joint_state_age_s: float = dataclasses.field(default=0.25, metadata=_h("older joint states: hold"))
+    max_image_age_s: float = dataclasses.field(default=0.25, metadata=_h("older camera frames: hold; 0 disables"))
+    max_plan_age_s: float = dataclasses.field(default=0.25, metadata=_h("older plans: hold"))
+    plan_topic: str = dataclasses.field(default="/planned_trajectory", metadata=_h("input", read_only=True))
+    command_topic: str = dataclasses.field(default="/joint_trajectory_controller/joint_trajectory",
+                                           metadata=_h("output to the arm's controller", read_only=True))
+    image_topic: str = dataclasses.field(default="/camera/image_raw", metadata=_h("watched for staleness",
+                                                                                    read_only=True))
+    guardrails: GuardrailParams = dataclasses.field(default_factory=GuardrailParams)
+
+    def __post_init__(self) -> None:
+        if len(self.joint_names) != 7:
+            raise ValueError(f"joint_names must name 7 joints, got {self.joint_names}")
+        for name in ("control_period_s", "max_step_rad", "max_joint_state_age_s", "max_plan_age_s"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a positive number, got {value!r}")
+        if not (math.isfinite(self.max_image_age_s) and self.max_image_age_s >= 0):
+            raise ValueError(f"max_image_age_s must be >= 0, got {self.max_image_age_s}")
+
+    def safety_config(self) -> SafetyConfig:
+        arm = ArmControlConfig(control_period_s=self.control_period_s, max_joint_step_rad=self.max_step_rad)
+        return SafetyConfig(guardrails=self.guardrails.to_config(), arm=arm, max_obs_age_s=self.max_joint_state_age_s)
+
+
+class SafetyFilterNode(Node):
+    """Clamps or holds every command; the watchdog and e-stop live here."""
+
+    def __init__(self, name: str = "safety_filter", **kwargs) -> None:
+        super().__init__(name, **kwargs)
+        self.cfg: SafetyFilterNodeConfig = declare_config(self, SafetyFilterNodeConfig)
+        self.filter = SafetyFilter(self.cfg.safety_config())
+        self._lock = threading.Lock()
+        self._q: np.ndarray | None = None
+        self._q_stamp = -math.inf
+        self._image_stamp = -math.inf
+        self._plan: np.ndarray | None = None
+        self._plan_stamp = -math.inf
+        self._last_sent: np.ndarray | None = None
+        self.estopped = False
+        self.last_decision = "waiting for joint states"
+        self.counts = {"sent": 0, "hold": 0, "rejected_msgs": 0}
+        self.pub_cmd = self.create_publisher(JointTrajectory, self.cfg.command_topic, 10)
+        self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.create_subscription(JointState, "/joint_states", self._on_joint_state, qos_profile_sensor_data)
+        self.create_subscription(Image, self.cfg.image_topic, self._on_image, qos_profile_sensor_data)
+        self.create_subscription(JointTrajectory, self.cfg.plan_topic, self._on_plan, 10)
+        self.create_service(Trigger, "~/estop", self._on_estop)
+        self.create_service(Trigger, "~/reset", self._on_reset)
+        self.timer = self.create_timer(self.cfg.control_period_s, self._tick)
+
+    def now_s(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    # ------------------------------------------------------------------------------------------ inputs
+    def _reject(self, what: str, exc: Exception) -> None:
+        self.counts["rejected_msgs"] += 1
+        self.get_logger().warning(f"rejected {what}: {exc}", throttle_duration_sec=1.0)
+        self._publish_diag(DiagnosticStatus.WARN, f"rejected {what}: {exc}")
+
+    def _on_joint_state(self, msg: JointState) -> None:
+        try:
+            q, _ = joint_state_to_arrays(msg, self.cfg.joint_names)
+        except MessageError as exc:
+            self._reject("joint state", exc)
+            return
+        with self._lock:
+            self._q, self._q_stamp = q, stamp_to_s(msg.header.stamp)
+
+    def _on_image(self, msg: Image) -> None:
+        with self._lock:  # only the stamp matters here: the watchdog asks "is the camera alive?"
+            self._image_stamp = stamp_to_s(msg.header.stamp)
+
+    def _on_plan(self, msg: JointTrajectory) -> None:
+        try:
+            positions, _ = trajectory_to_array(msg, self.cfg.joint_names)
+        except MessageError as exc:
+            self._reject("plan", exc)
+            return
+        with self._lock:
+            self._plan, self._plan_stamp = positions, stamp_to_s(msg.header.stamp)
+
+    def _on_estop(self, request, response):
+        self.estopped = True
+        self._tick()  # hold now, not at the next period
+        response.success, response.message = True, "e-stop latched; call ~/reset to release"
+        return response
+
+    def _on_reset(self, request, response):
+        self.estopped = False
+        with self._lock:
+            self._plan = None  # never resume an old plan after a stop
+        response.success, response.message = True, "e-stop released"
+        return response
+
+    # ------------------------------------------------------------------------------------------ tick
+    def watchdog(self, now: float) -> str | None:
+        """Why the arm must hold regardless of the plan, or None."""
+        if self.estopped:
+            return "estop"
+        if now - self._q_stamp > self.cfg.max_joint_state_age_s:
+            return "joint_states_stale"
+        if self.cfg.max_image_age_s > 0 and now - self._image_stamp > self.cfg.max_image_age_s:
+            return "camera_stale"
+        if self._plan is None or now - self._plan_stamp > self.cfg.max_plan_age_s:
+            return "plan_stale"
+        return None
+
+    def _tick(self) -> None:
+        now = self.now_s()
+        with self._lock:
+            q, q_stamp, plan = self._q, self._q_stamp, self._plan
+            why = self.watchdog(now)
+        if q is None and self._last_sent is None:
+            self.last_decision = "waiting for joint states"
+            self._publish_diag(DiagnosticStatus.STALE, self.last_decision)
+            return
+        if why is not None:
+            self._hold(why, q)
+            return
+        command, report = self.filter.filter(plan, q, q_stamp, now, q_reference=self._last_sent)
+        if command.joint_targets.shape[0] == 0:
+            self._hold(report.describe(), q)
+            return
+        self._send(command.joint_targets)
+        if command.hold:
+            self.counts["hold"] += 1
+        self.last_decision = report.describe()
+        level = DiagnosticStatus.OK if report.ok else DiagnosticStatus.WARN
+        self._publish_diag(level, self.last_decision)
+
+    def _hold(self, why: str, q: np.ndarray | None) -> None:
+        """Command the last safe target (or the measured position clipped into the limits) and stay there."""
+        target = self._last_sent if self._last_sent is not None else np.clip(q, self.filter.lower, self.filter.upper)
+        self._send(target[None])
+        self.counts["hold"] += 1
+        self.last_decision = f"HOLD ({why})"
+        self._publish_diag(DiagnosticStatus.ERROR if why == "estop" else DiagnosticStatus.WARN, self.last_decision)
+
+    def _send(self, targets: np.ndarray) -> None:
+        self.pub_cmd.publish(trajectory_msg(self.cfg.joint_names, targets, self.cfg.control_period_s,
+                                            s_to_stamp(0.0)))
+        self._last_sent = np.array(targets[0], dtype=np.float64)
+        self.counts["sent"] += 1
+
+    def _publish_diag(self, level: int, message: str) -> None:
+        values = {"estop": self.estopped, **self.counts}
+        self.pub_diag.publish(diagnostics_msg(self.get_name(), level, message, values, s_to_stamp(self.now_s())))
+
+
+def main(args=None) -> None:
+    """`ros2 run jepa_mpc jepa_mpc_safety_filter` entry point."""
+    rclpy.init(args=args)
+    node = SafetyFilterNode()
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    main()

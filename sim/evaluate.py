@@ -1,0 +1,235 @@
+"""Closed-loop evaluation without ROS: env <-> encoder + MPC + safety filter, and baselines in the same protocol.
+
+Episode i of an evaluation with seed S resets the env with `episode_seed(S, i)` (the goal distributions are in
+sim/tasks.py), runs up to `max_steps` control steps, and counts as a success if the task's success flag holds at
+the last step. Every executed command is what the safety filter returned; the end effector is also checked in the
+simulator itself against the workspace and keep-out guardrails (violations must be 0).
+
+Policies:
+- mpc: the learned world model with the chosen optimiser, goal as an image (goal energy) or a pose (known FK).
+- random: uniform random actions (lower bound).
+- oracle: scripted solve with privileged simulator state (DLS IK to the goal; scripted push for Push).
+- fk-mpc: the same MPC with a pose goal through the true kinematics instead of the learned latent (upper bound on
+  Reach; it needs no learned model).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+
+import numpy as np
+
+from jepa_mpc.sim.collect import episode_seed
+from jepa_mpc.sim.exploration import PushPolicy
+
+POLICIES = ("mpc", "random", "oracle", "fk-mpc")
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalSettings:
+    """What one evaluation run does (shared by every episode and worker)."""
+
+    env_id: str = "jepa_mpc/PandaReach-v0"
+    policy: str = "mpc"
+    goal: str = "image"
+    """image: plan to the goal image's latent; pose: plan to the goal position through known FK."""
+    checkpoint: str = ""
+    optimizer: str = "cem"
+    num_samples: int = 512
+    horizon: int = 10
+    iterations: int = 3
+    max_steps: int = 60
+    seed: int = 0
+    device: str = "cpu"
+    record_frames: bool = False
+
+    def __post_init__(self) -> None:
+        if self.policy not in POLICIES:
+            raise ValueError(f"policy must be one of {POLICIES}, got {self.policy!r}")
+        if self.goal not in ("image", "pose"):
+            raise ValueError(f"goal must be 'image' or 'pose', got {self.goal!r}")
+        if self.max_steps < 1:
+            raise ValueError(f"max_steps must be >= 1, got {self.max_steps}")
+
+
+@dataclasses.dataclass
+class EpisodeResult:
+    """Outcome of one episode."""
+
+    index: int
+    success: bool
+    final_distance: float
+    steps_to_success: int | None
+    plan_ms: list[float]
+    interventions: int
+    violations: int
+    distances: list[float]
+    frames: list | None = None
+
+
+class _Controller:
+    """Turns (env, obs, info) into the next joint targets for one policy."""
+
+    def __init__(self, s: EvalSettings) -> None:
+        self.s = s
+        self.rng = np.random.default_rng(s.seed)
+        self.mpc = None
+        if s.policy in ("mpc", "fk-mpc"):
+            self.mpc = self._build_mpc(s)
+
+    @staticmethod
+    def _build_mpc(s: EvalSettings):
+        import torch
+
+        from jepa_mpc.planner.config import CEMConfig, CostConfig, MPCConfig
+        from jepa_mpc.planner.mpc import RecedingHorizonMPC
+
+        torch.manual_seed(s.seed)
+        cfg = MPCConfig(optimizer=s.optimizer, horizon=s.horizon, device=s.device,
+                        cem=CEMConfig(num_samples=s.num_samples, iterations=s.iterations), max_obs_age_s=1e9)
+        pose = s.policy == "fk-mpc" or s.goal == "pose"
+        costs = CostConfig(terms=("pose_fk" if pose else "goal_energy", "action_magnitude", "action_rate"))
+        if s.policy == "fk-mpc":
+            from jepa_mpc.planner.kinematic_model import NullWorldModel
+
+            world_model = NullWorldModel()
+        else:
+            from jepa_mpc.models.shipped import resolve_checkpoint
+            from jepa_mpc.models.world_model import WorldModel
+
+            world_model = WorldModel.from_checkpoint(resolve_checkpoint(s.checkpoint), device=s.device).eval()
+        return RecedingHorizonMPC.build(world_model, cfg, costs)
+
+    def reset(self, env, info) -> None:
+        if self.mpc is not None:
+            self.mpc.reset()
+            if self.s.policy == "fk-mpc" or self.s.goal == "pose":
+                self.mpc.set_goal(ee_goal=env.goal_pos)
+            else:
+                self.mpc.set_goal_image(info["goal_image"])
+
+    def act(self, env, obs, t: int):
+        """(joint targets [7] or None to use `action`, action [A] or None, plan_ms, intervened)."""
+        if self.s.policy == "random":
+            return None, self.rng.uniform(-1, 1, env.action_space.shape[0]), 0.0, False
+        if self.s.policy == "oracle":
+            if getattr(env.task, "name", "") == "push":
+                return None, PushPolicy(self.rng, noise=0.0)(env, obs), 0.0, False
+            action = np.zeros(env.action_space.shape[0])
+            arm = env.reach_action(env.goal_pos)
+            action[: len(arm)] = arm
+            return None, action, 0.0, False
+        from jepa_mpc.planner.mpc import Observation
+
+        tick = self.mpc.step(Observation(image=obs["image"], q=env.arm_qpos, stamp_s=float(t),
+                                         q_target=env.joint_targets), now_s=float(t))
+        targets = tick.command.joint_targets
+        target = targets[0] if targets.shape[0] else env.joint_targets
+        return target, None, tick.timings_s["total"] * 1e3, not tick.report.ok
+
+
+def _violates(env, guardrails) -> bool:
+    """Independent check in the simulator: end effector outside the workspace or inside a keep-out zone."""
+    ee = env.ee_pos
+    if np.any(ee < np.asarray(guardrails.workspace_lo)) or np.any(ee > np.asarray(guardrails.workspace_hi)):
+        return True
+    for zone in guardrails.keep_out:
+        if hasattr(zone, "radius") and np.linalg.norm(ee - np.asarray(zone.center)) < zone.radius:
+            return True
+        if hasattr(zone, "lo") and np.all(ee > np.asarray(zone.lo)) and np.all(ee < np.asarray(zone.hi)):
+            return True
+    return False
+
+
+def run_episodes(settings: EvalSettings, indices: list[int]) -> list[EpisodeResult]:
+    """Run the given episode indices in this process (one env, one controller)."""
+    import gymnasium
+
+    import jepa_mpc.sim  # noqa: F401
+    from jepa_mpc.planner.config import GuardrailConfig
+
+    env = gymnasium.make(settings.env_id).unwrapped
+    controller = _Controller(settings)
+    guardrails = controller.mpc.safety.cfg.guardrails if controller.mpc is not None else GuardrailConfig()
+    results = []
+    try:
+        for i in indices:
+            obs, info = env.reset(seed=episode_seed(settings.seed, i))
+            controller.reset(env, info)
+            distances, plan_ms, interventions, violations, first = [info["distance"]], [], 0, 0, None
+            frames = [env.render_goal(224)] if settings.record_frames and hasattr(env, "render_goal") else None
+            for t in range(settings.max_steps):
+                target, action, ms, intervened = controller.act(env, obs, t)
+                if target is not None:
+                    obs, _, _, _, info = env.step_to_targets(target)
+                else:
+                    obs, _, _, _, info = env.step(np.asarray(action, dtype=np.float32))
+                distances.append(info["distance"])
+                plan_ms.append(ms)
+                interventions += intervened
+                violations += _violates(env, guardrails)
+                if info["success"] and first is None:
+                    first = t + 1
+                if frames is not None:
+                    env.render_mode = "rgb_array"
+                    frames.append(env.render())
+            results.append(EpisodeResult(i, bool(info["success"]), float(info["distance"]), first, plan_ms,
+                                         interventions, violations, distances, frames))
+    finally:
+        env.close()
+    return results
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """95 % Wilson score interval of a binomial proportion (good at small n and at 0 or 1)."""
+    if n == 0:
+        return (0.0, 1.0)
+    p = successes / n
+    denom = 1 + z**2 / n
+    centre = (p + z**2 / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def summarize(results: list[EpisodeResult], wall_s: float) -> dict:
+    """Success rate with 95 % CI, final distance, steps to success, plan latency p50/p99, guardrail counts."""
+    n = len(results)
+    k = sum(r.success for r in results)
+    lo, hi = wilson_interval(k, n)
+    ms = np.array([m for r in results for m in r.plan_ms if m > 0]) if results else np.zeros(0)
+    steps = [r.steps_to_success for r in results if r.steps_to_success is not None]
+    return {
+        "episodes": n, "successes": k, "success_rate": k / n if n else 0.0, "ci95": [lo, hi],
+        "final_distance_mean_m": float(np.mean([r.final_distance for r in results])) if n else math.nan,
+        "final_distance_median_m": float(np.median([r.final_distance for r in results])) if n else math.nan,
+        "steps_to_success_mean": float(np.mean(steps)) if steps else None,
+        "plan_ms_p50": float(np.percentile(ms, 50)) if ms.size else None,
+        "plan_ms_p99": float(np.percentile(ms, 99)) if ms.size else None,
+        "interventions": int(sum(r.interventions for r in results)),
+        "violations": int(sum(r.violations for r in results)),
+        "wall_s": wall_s,
+    }
+
+
+def evaluate(settings: EvalSettings, episodes: int, workers: int = 1) -> tuple[dict, list[EpisodeResult]]:
+    """Run `episodes` episodes over `workers` processes; returns (summary, per-episode results)."""
+    import concurrent.futures as cf
+    import multiprocessing
+
+    start = time.perf_counter()
+    chunks = [list(range(episodes))[w::workers] for w in range(workers) if list(range(episodes))[w::workers]]
+    if len(chunks) <= 1:
+        results = run_episodes(settings, list(range(episodes)))
+    else:
+        with cf.ProcessPoolExecutor(len(chunks), mp_context=multiprocessing.get_context("spawn"),
+                                    initializer=_limit_threads) as pool:
+            results = [r for part in pool.map(run_episodes, [settings] * len(chunks), chunks) for r in part]
+    results.sort(key=lambda r: r.index)
+    return summarize(results, time.perf_counter() - start), results
+
+
+def _limit_threads() -> None:
+    import torch
+
+    torch.set_num_threads(1)  # one process per core: no oversubscription

@@ -1,0 +1,43 @@
+"""A fake "real arm driver": speaks only the ros2_control topics (joint states out, JTC trajectories in) plus a
+camera, with switches to make each stream go silent or send garbage. No MuJoCo dynamics: the arm jumps to the
+first commanded point, which is what a perfectly tracking controller would do.
+"""
+from __future__ import annotations
+
+import numpy as np
+from rclpy.node import Node
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import Image, JointState
+from trajectory_msgs.msg import JointTrajectory
+
+from jepa_mpc.ros_nodes.conversions import joint_state_msg, rgb_to_image_msg, trajectory_to_array
+from jepa_mpc.ros_nodes.sim_bridge import PANDA_ROS_JOINTS
+from jepa_mpc.sim.panda_scene import HOME_QPOS
+
+
+class FakeArmDriver(Node):
+    def __init__(self, context, period_s: float = 0.1, topic: str = "/joint_trajectory_controller/joint_trajectory"):
+        super().__init__("fake_driver", context=context)
+        self.q = HOME_QPOS.copy()
+        self.commands: list[tuple[float, np.ndarray]] = []  # (receive time s, first point)
+        self.camera_on = True
+        self.joints_on = True
+        self.pub_js = self.create_publisher(JointState, "/joint_states", qos_profile_sensor_data)
+        self.pub_img = self.create_publisher(Image, "/camera/image_raw", qos_profile_sensor_data)
+        self.create_subscription(JointTrajectory, topic, self._on_command, 10)
+        self.create_timer(period_s, self._tick)
+
+    def now_s(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def _on_command(self, msg: JointTrajectory) -> None:
+        positions, _ = trajectory_to_array(msg, PANDA_ROS_JOINTS)
+        self.commands.append((self.now_s(), positions[0]))
+        self.q = positions[0].copy()
+
+    def _tick(self) -> None:
+        stamp = self.get_clock().now().to_msg()
+        if self.joints_on:
+            self.pub_js.publish(joint_state_msg(PANDA_ROS_JOINTS, self.q, np.zeros(7), stamp))
+        if self.camera_on:
+            self.pub_img.publish(rgb_to_image_msg(np.zeros((64, 64, 3), np.uint8), stamp, "camera"))
