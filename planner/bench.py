@@ -1,0 +1,256 @@
+"""Plan latency on this machine: p50/p99 of one full plan (costs + guardrails + final check) for CEM,
+gradient and hybrid over K samples, horizon H and iterations, plus encode time. A benchmark, not a test.
+
+    jepa-mpc bench-planner [--quick] [--json PATH] [--checkpoint PATH] [--device auto] [--threads N]
+
+Target (brief): full plan K=512, H=10, 3 CEM iterations under 100 ms on a 2-core CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import platform
+import time
+
+import numpy as np
+import torch
+from torch import nn
+
+from jepa_mpc.planner.config import (
+    CEMConfig,
+    CostConfig,
+    GradientConfig,
+    GuardrailConfig,
+    MPCConfig,
+    SpeedZone,
+    SphereZone,
+)
+from jepa_mpc.planner.device import resolve_device, synchronize
+from jepa_mpc.planner.mpc import RecedingHorizonMPC
+from jepa_mpc.planner.protocols import WorldModelLike
+from jepa_mpc.planner.types import PlanContext
+from jepa_mpc.sim.arm_control import ACTION_DIM
+from jepa_mpc.sim.panda_scene import HOME_QPOS, load_model
+
+logger = logging.getLogger(__name__)
+
+FULL = {"samples": (256, 512, 1024), "horizons": (8, 16), "iterations": (3, 6)}
+QUICK = {"samples": (256, 512), "horizons": (8,), "iterations": (3,)}
+TARGET = (512, 10, 3)  # (K, H, iterations) of the brief's latency target
+
+
+class RandomMLPWorldModel(nn.Module):
+    """Stand-in world model with RANDOM weights, used only without --checkpoint (latency, not quality).
+
+    Encoder: three stride-2 convs on a 64x64 RGB image -> 64-d latent. Predictor: residual MLP on (z, a)
+    with two hidden layers of 256 units. It satisfies WorldModelLike.
+    """
+
+    def __init__(self, latent_dim: int = 64, action_dim: int = ACTION_DIM, hidden: int = 256) -> None:
+        super().__init__()
+        self.latent_dim, self.action_dim = latent_dim, action_dim
+        self.conv = nn.Sequential(
+            nn.Conv2d(3, 16, 4, stride=2, padding=1),
+            nn.ReLU(),  # 64 -> 32
+            nn.Conv2d(16, 32, 4, stride=2, padding=1),
+            nn.ReLU(),  # 32 -> 16
+            nn.Conv2d(32, 32, 4, stride=2, padding=1),
+            nn.ReLU(),  # 16 -> 8
+        )
+        self.head = nn.Linear(32 * 8 * 8, latent_dim)
+        self.mlp = nn.Sequential(
+            nn.Linear(latent_dim + action_dim, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, latent_dim),
+        )
+
+    def encode(self, image: torch.Tensor, proprio: torch.Tensor | None = None) -> torch.Tensor:
+        """image uint8 [B, 64, 64, 3] -> z [B, D]."""
+        x = image.permute(0, 3, 1, 2).float() / 255.0  # [B, 3, 64, 64]
+        return self.head(self.conv(x).flatten(1))  # [B, 32*8*8] -> [B, D]
+
+    def rollout(self, z0: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """z0 [B, D], actions [B, H, A] -> z_1..z_H [B, H, D]."""
+        out, z = [], z0
+        for t in range(actions.shape[1]):
+            z = z + self.mlp(torch.cat([z, actions[:, t]], dim=-1))
+            out.append(z)
+        return torch.stack(out, dim=1)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """CLI arguments of `jepa-mpc bench-planner`."""
+    parser.add_argument(
+        "--quick", action="store_true", help="small subset: K in {256, 512}, H=8, 3 iterations"
+    )
+    parser.add_argument(
+        "--json", type=str, default=None, help="also write the results as JSON to this path"
+    )
+    parser.add_argument(
+        "--checkpoint",
+        type=str,
+        default=None,
+        help="world-model checkpoint (models/); default: a random MLP stand-in",
+    )
+    parser.add_argument("--device", type=str, default="auto", help="auto | cpu | cuda | cuda:N")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch intra-op threads (default: torch's); use 1 on a shared or loaded CPU, where "
+        "OpenMP threads contend and latency jumps 5-50x",
+    )
+    parser.add_argument(
+        "--reps", type=int, default=None, help="timed plans per row (default 20 quick, 50 full)"
+    )
+    parser.add_argument(
+        "--methods", type=str, default="cem,gradient,hybrid", help="comma-separated optimisers"
+    )
+    parser.add_argument(
+        "--grad-steps", type=int, default=GradientConfig().steps, help="Adam steps (gradient)"
+    )
+    parser.add_argument("--refine-steps", type=int, default=5, help="Adam steps after CEM (hybrid)")
+    parser.add_argument(
+        "--compile", action="store_true", help="torch.compile the rollout and kinematics"
+    )
+
+
+def _load_world_model(args: argparse.Namespace, device: torch.device) -> tuple[WorldModelLike, str, int]:
+    if args.checkpoint is None:
+        torch.manual_seed(0)
+        return RandomMLPWorldModel().to(device).eval(), "random-mlp (conv 64x64 -> 64-d, MLP 2x256)", 64
+    from jepa_mpc.models.world_model import WorldModel  # entry point: may import downward
+
+    model = WorldModel.from_checkpoint(args.checkpoint, device=device).eval()
+    size = int(getattr(getattr(getattr(model, "cfg", None), "encoder", None), "image_size", 64))
+    return model, f"checkpoint {args.checkpoint}", size
+
+
+def _percentiles(times_ms: list[float]) -> dict[str, float]:
+    arr = np.asarray(times_ms)
+    return {
+        "p50_ms": float(np.percentile(arr, 50)),
+        "p99_ms": float(np.percentile(arr, 99)),
+        "mean_ms": float(arr.mean()),
+        "n": len(times_ms),
+    }
+
+
+def _time(fn, device: torch.device, reps: int, warmup: int = 2) -> dict[str, float]:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(reps):
+        synchronize(device)
+        start = time.perf_counter()
+        fn()
+        synchronize(device)
+        times.append(1e3 * (time.perf_counter() - start))
+    return _percentiles(times)
+
+
+def _rows(args: argparse.Namespace) -> list[tuple[str, int, int, int]]:
+    grid = QUICK if args.quick else FULL
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    rows: list[tuple[str, int, int, int]] = []
+    for method in methods:
+        horizons = sorted({*grid["horizons"], TARGET[1]})
+        if method == "gradient":  # K and iterations mean candidates and Adam steps here
+            rows += [(method, GradientConfig().num_candidates, h, args.grad_steps) for h in horizons]
+            continue
+        rows += [
+            (method, k, h, i)
+            for k in grid["samples"]
+            for h in grid["horizons"]
+            for i in grid["iterations"]
+        ]
+        rows.append((method, *TARGET))
+    return list(dict.fromkeys(rows))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the benchmark and print a table (and JSON when asked)."""
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    model, model_name, image_size = _load_world_model(args, device)
+    reps = args.reps or (20 if args.quick else 50)
+    mj_model = load_model()
+    guardrails = GuardrailConfig(
+        keep_out=(SphereZone((0.5, 0.35, 0.35), 0.1),),
+        speed_zones=(SpeedZone(SphereZone((0.5, 0.0, 0.2), 0.1), 0.1),),
+    )
+    costs = CostConfig(terms=("goal_energy", "pose_fk", "action_rate"))
+    image = np.zeros((image_size, image_size, 3), dtype=np.uint8)
+    probe = RecedingHorizonMPC.build(
+        model, MPCConfig(device=str(device)), costs, guardrails, model=mj_model
+    )
+    proprio_dim = int(getattr(getattr(getattr(model, "cfg", None), "encoder", None), "proprio_dim", 0))
+    proprio = np.zeros(proprio_dim, dtype=np.float32) if proprio_dim else None
+    encode = _time(lambda: probe.encode(image, proprio), device, reps)
+    z0 = probe.encode(image, proprio)
+
+    print(  # noqa: T201 (CLI output)
+        f"planner bench: device={device} threads={torch.get_num_threads()} torch={torch.__version__} "
+        f"world model={model_name}; encode {image_size}x{image_size}: p50 {encode['p50_ms']:.2f} ms, "
+        f"p99 {encode['p99_ms']:.2f} ms"
+    )
+    print(  # noqa: T201 (CLI output)
+        f"{'method':<9}{'K':>6}{'H':>5}{'iters':>7}{'p50 ms':>10}{'p99 ms':>10}{'mean ms':>10}  status"
+    )
+    results = []
+    for method, k, h, iters in _rows(args):
+        cfg = MPCConfig(
+            optimizer=method,
+            horizon=h,
+            device=str(device),
+            compile=args.compile,
+            max_retries=0,
+            cem=CEMConfig(num_samples=k, iterations=iters, num_elites=min(32, k)),
+            gradient=GradientConfig(steps=iters if method == "gradient" else args.refine_steps),
+        )
+        mpc = RecedingHorizonMPC.build(model, cfg, costs, guardrails, model=mj_model)
+        mpc.set_goal(z_goal=torch.zeros_like(z0), ee_goal=[0.55, 0.1, 0.25])
+        ctx = PlanContext(
+            z0=z0,
+            q0=torch.as_tensor(HOME_QPOS, dtype=torch.float32, device=device),
+            qd0=torch.zeros(7, device=device),
+            z_goal=mpc.z_goal,
+            ee_goal=mpc.ee_goal,
+        )
+        statuses: list[str] = []
+        stats = _time(lambda: statuses.append(mpc.plan(ctx).status.value), device, reps)  # noqa: B023
+        status = max(set(statuses), key=statuses.count)
+        target = " <- target" if (method, k, h, iters) == ("cem", *TARGET) else ""
+        print(  # noqa: T201 (CLI output)
+            f"{method:<9}{k:>6}{h:>5}{iters:>7}{stats['p50_ms']:>10.1f}{stats['p99_ms']:>10.1f}"
+            f"{stats['mean_ms']:>10.1f}  {status}{target}"
+        )
+        results.append(
+            {"method": method, "K": k, "H": h, "iterations": iters, **stats, "status": status}
+        )
+    if args.json:
+        report = {
+            "device": str(device),
+            "threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+            "machine": platform.processor() or platform.machine(),
+            "world_model": model_name,
+            "compile": args.compile,
+            "encode": encode,
+            "rows": results,
+        }
+        with open(args.json, "w", encoding="utf-8") as fh:
+            json.dump(report, fh, indent=2)
+        print(f"wrote {args.json}")  # noqa: T201 (CLI output)
+    return 0
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    raise SystemExit(run(parser.parse_args()))

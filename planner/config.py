@@ -1,0 +1,427 @@
+"""Frozen, validated configs for the planner, its costs, its guardrails and the safety filter.
+
+Torch-free on purpose: the safety filter (NumPy only) reads GuardrailConfig and SafetyConfig from here.
+Every __post_init__ raises ValueError naming the field and the bad value; derived values are properties.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from jepa_mpc.sim.arm_control import ArmControlConfig
+
+# Franka Panda datasheet limits (frankaemika.github.io/docs/control_parameters.html), joints 1..7.
+FRANKA_MAX_JOINT_VEL_RAD_S = (2.175, 2.175, 2.175, 2.175, 2.61, 2.61, 2.61)
+FRANKA_MAX_JOINT_ACC_RAD_S2 = (15.0, 7.5, 10.0, 12.5, 15.0, 20.0, 20.0)
+
+OPTIMIZERS = ("cem", "gradient", "hybrid")
+DEVICES = ("auto", "cpu", "cuda")
+COST_NAMES = ("goal_energy", "pose_probe", "pose_fk", "critic", "action_magnitude", "action_rate")
+GOAL_NORMS = ("l1", "l2")
+GOAL_MODES = ("terminal", "trajectory", "both")
+
+
+def _finite(owner: str, name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{owner}.{name} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _positive(owner: str, name: str, value: object) -> float:
+    if _finite(owner, name, value) <= 0:
+        raise ValueError(f"{owner}.{name} must be > 0, got {value!r}")
+    return float(value)
+
+
+def _non_negative(owner: str, name: str, value: object) -> float:
+    if _finite(owner, name, value) < 0:
+        raise ValueError(f"{owner}.{name} must be >= 0, got {value!r}")
+    return float(value)
+
+
+def _int_at_least(owner: str, name: str, value: object, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"{owner}.{name} must be an int >= {low}, got {value!r}")
+    return value
+
+
+def _choice(owner: str, name: str, value: object, choices: Sequence[str]) -> str:
+    if value not in choices:
+        raise ValueError(f"{owner}.{name} must be one of {list(choices)}, got {value!r}")
+    return str(value)
+
+
+def _vector(owner: str, name: str, value: object, length: int) -> tuple[float, ...]:
+    try:
+        values = tuple(float(v) for v in value)  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        raise ValueError(f"{owner}.{name} must be {length} numbers, got {value!r}") from None
+    if len(values) != length or not all(math.isfinite(v) for v in values):
+        raise ValueError(f"{owner}.{name} must be {length} finite numbers, got {value!r}")
+    return values
+
+
+# ----------------------------------------------------------------------------------------------- zones
+
+
+@dataclasses.dataclass(frozen=True)
+class SphereZone:
+    """A ball in the world frame (metres)."""
+
+    center: tuple[float, float, float]
+    radius: float
+
+    def __post_init__(self) -> None:
+        _vector("SphereZone", "center", self.center, 3)
+        _positive("SphereZone", "radius", self.radius)
+
+
+@dataclasses.dataclass(frozen=True)
+class BoxZone:
+    """An axis-aligned box in the world frame (metres), lo < hi on every axis."""
+
+    lo: tuple[float, float, float]
+    hi: tuple[float, float, float]
+
+    def __post_init__(self) -> None:
+        lo, hi = _vector("BoxZone", "lo", self.lo, 3), _vector("BoxZone", "hi", self.hi, 3)
+        if not all(a < b for a, b in zip(lo, hi, strict=True)):
+            raise ValueError(f"BoxZone.lo must be < hi on every axis, got lo={self.lo} hi={self.hi}")
+
+
+Zone = SphereZone | BoxZone
+
+
+@dataclasses.dataclass(frozen=True)
+class SpeedZone:
+    """Inside `zone` the EE speed must stay <= max_speed_m_s (the seeds' knife-near-people rule)."""
+
+    zone: Zone
+    max_speed_m_s: float
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.zone, (SphereZone, BoxZone)):
+            raise ValueError(f"SpeedZone.zone must be a SphereZone or BoxZone, got {self.zone!r}")
+        _non_negative("SpeedZone", "max_speed_m_s", self.max_speed_m_s)
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckPoint:
+    """Arm point checked against keep-out zones and the table (`offset` in a site/body frame)."""
+
+    name: str
+    frame: str
+    """MJCF site name or body name (a site is tried first)."""
+    offset: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    radius: float = 0.0
+    """Clearance the point must keep from keep-out zones and the table (metres)."""
+
+    def __post_init__(self) -> None:
+        if not self.name or not self.frame:
+            raise ValueError(
+                f"CheckPoint.name and .frame must be non-empty, got {self.name!r} / {self.frame!r}"
+            )
+        _vector("CheckPoint", "offset", self.offset, 3)
+        _non_negative("CheckPoint", "radius", self.radius)
+
+
+# EE site, hand centre, wrist (link7 origin), forearm midpoint (half of link5's offset in link4), elbow.
+DEFAULT_CHECK_POINTS = (
+    CheckPoint("ee", "end_effector", (0.0, 0.0, 0.0), 0.0),
+    CheckPoint("hand", "panda0_link7", (0.0, 0.0, 0.107), 0.06),
+    CheckPoint("wrist", "panda0_link7", (0.0, 0.0, 0.0), 0.06),
+    CheckPoint("forearm", "panda0_link4", (-0.04125, 0.192, 0.0), 0.06),
+    CheckPoint("elbow", "panda0_link4", (0.0, 0.0, 0.0), 0.07),
+)
+
+
+# ------------------------------------------------------------------------------------------ guardrails
+
+
+@dataclasses.dataclass(frozen=True)
+class GuardrailConfig:
+    """Hard limits on the joint trajectory implied by the actions (planner) and on commands (filter)."""
+
+    joint_lower: tuple[float, ...] | None = None
+    """Joint position lower limits (rad); None means the MJCF range."""
+    joint_upper: tuple[float, ...] | None = None
+    """Joint position upper limits (rad); None means the MJCF range."""
+    joint_margin_rad: float = 0.02
+    """The limits are tightened by this much on both sides."""
+    max_joint_vel_rad_s: tuple[float, ...] = FRANKA_MAX_JOINT_VEL_RAD_S
+    max_joint_acc_rad_s2: tuple[float, ...] = FRANKA_MAX_JOINT_ACC_RAD_S2
+    workspace_lo: tuple[float, float, float] = (-0.3, -0.8, 0.0)
+    """End-effector workspace box, lower corner (world frame, metres)."""
+    workspace_hi: tuple[float, float, float] = (0.9, 0.8, 1.2)
+    keep_out: tuple[Zone, ...] = ()
+    """Zones no check point may enter (with its radius), e.g. a person zone."""
+    table_z_m: float = 0.0
+    table_margin_m: float = 0.01
+    """Every check point stays this far (plus its radius) above the table top."""
+    speed_zones: tuple[SpeedZone, ...] = ()
+    check_points: tuple[CheckPoint, ...] = DEFAULT_CHECK_POINTS
+    ee_point: str = "ee"
+    """Name of the check point that is the end effector (workspace box, speed zones, pose goals)."""
+    plan_slack: float = 1e-3
+    """Planner limits are tightened by this (m or rad) so float32 plans pass the float64 filter."""
+
+    def __post_init__(self) -> None:
+        owner = "GuardrailConfig"
+        for name in ("joint_lower", "joint_upper"):
+            if getattr(self, name) is not None:
+                _vector(owner, name, getattr(self, name), 7)
+        if (
+            self.joint_lower is not None
+            and self.joint_upper is not None
+            and not all(lo < hi for lo, hi in zip(self.joint_lower, self.joint_upper, strict=True))
+        ):
+            raise ValueError(
+                f"{owner}.joint_lower must be < joint_upper, got {self.joint_lower} / {self.joint_upper}"
+            )
+        _non_negative(owner, "joint_margin_rad", self.joint_margin_rad)
+        for name in ("max_joint_vel_rad_s", "max_joint_acc_rad_s2"):
+            if not all(v > 0 for v in _vector(owner, name, getattr(self, name), 7)):
+                raise ValueError(
+                    f"{owner}.{name} must be 7 positive numbers, got {getattr(self, name)!r}"
+                )
+        lo, hi = (
+            _vector(owner, "workspace_lo", self.workspace_lo, 3),
+            _vector(owner, "workspace_hi", self.workspace_hi, 3),
+        )
+        if not all(a < b for a, b in zip(lo, hi, strict=True)):
+            raise ValueError(
+                f"{owner}.workspace_lo must be < workspace_hi, "
+                f"got {self.workspace_lo} / {self.workspace_hi}"
+            )
+        for zone in self.keep_out:
+            if not isinstance(zone, (SphereZone, BoxZone)):
+                raise ValueError(f"{owner}.keep_out entries must be SphereZone or BoxZone, got {zone!r}")
+        for zone in self.speed_zones:
+            if not isinstance(zone, SpeedZone):
+                raise ValueError(f"{owner}.speed_zones entries must be SpeedZone, got {zone!r}")
+        _finite(owner, "table_z_m", self.table_z_m)
+        _non_negative(owner, "table_margin_m", self.table_margin_m)
+        names = [p.name for p in self.check_points]
+        if not names or len(set(names)) != len(names):
+            raise ValueError(f"{owner}.check_points must be non-empty with unique names, got {names}")
+        if self.ee_point not in names:
+            raise ValueError(f"{owner}.ee_point must name a check point {names}, got {self.ee_point!r}")
+        _non_negative(owner, "plan_slack", self.plan_slack)
+
+    def joint_limits(
+        self, mjcf_lower: np.ndarray, mjcf_upper: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Effective (lower, upper) [7]: configured limits within the MJCF range, minus the margin."""
+        lower = np.asarray(mjcf_lower, dtype=np.float64).copy()
+        upper = np.asarray(mjcf_upper, dtype=np.float64).copy()
+        if self.joint_lower is not None:
+            lower = np.maximum(lower, self.joint_lower)
+        if self.joint_upper is not None:
+            upper = np.minimum(upper, self.joint_upper)
+        lower, upper = lower + self.joint_margin_rad, upper - self.joint_margin_rad
+        if not np.all(lower < upper):
+            raise ValueError(
+                f"GuardrailConfig joint limits are empty after the margin: {lower} / {upper}"
+            )
+        return lower, upper
+
+    @property
+    def ee_index(self) -> int:
+        """Index of the end-effector point in check_points."""
+        return [p.name for p in self.check_points].index(self.ee_point)
+
+
+# --------------------------------------------------------------------------------------------- costs
+
+
+@dataclasses.dataclass(frozen=True)
+class CostConfig:
+    """Which cost terms the planner sums (in order) and their weights (guardrails are not costs)."""
+
+    terms: tuple[str, ...] = ("goal_energy", "action_magnitude", "action_rate")
+    goal_energy_weight: float = 1.0
+    goal_norm: str = "l2"
+    """l1: mean |z - z_goal|; l2: mean (z - z_goal)^2."""
+    goal_mode: str = "terminal"
+    """terminal: last predicted latent; trajectory: mean over the horizon; both: their sum."""
+    pose_probe_weight: float = 1.0
+    pose_fk_weight: float = 1.0
+    critic_weight: float = 1.0
+    action_magnitude_weight: float = 0.01
+    action_rate_weight: float = 0.01
+
+    def __post_init__(self) -> None:
+        owner = "CostConfig"
+        if not isinstance(self.terms, tuple) or len(set(self.terms)) != len(self.terms):
+            raise ValueError(f"{owner}.terms must be a tuple of unique names, got {self.terms!r}")
+        for term in self.terms:
+            _choice(owner, "terms", term, COST_NAMES)
+        for term in COST_NAMES:
+            _non_negative(owner, f"{term}_weight", getattr(self, f"{term}_weight"))
+        _choice(owner, "goal_norm", self.goal_norm, GOAL_NORMS)
+        _choice(owner, "goal_mode", self.goal_mode, GOAL_MODES)
+
+    def weight(self, term: str) -> float:
+        """Weight of a cost term by registry name."""
+        return float(getattr(self, f"{_choice('CostConfig', 'term', term, COST_NAMES)}_weight"))
+
+
+# ---------------------------------------------------------------------------------------- optimisers
+
+
+@dataclasses.dataclass(frozen=True)
+class CEMConfig:
+    """Cross-entropy method: K samples per iteration, E elites, momentum on mean and std, clamped std."""
+
+    num_samples: int = 512
+    iterations: int = 3
+    num_elites: int = 32
+    elite_fraction: float | None = None
+    """If set, elites = round(fraction * num_samples) (at least 1) instead of num_elites."""
+    momentum: float = 0.1
+    """new = momentum * old + (1 - momentum) * elite statistic."""
+    init_std: float = 0.5
+    min_std: float = 0.05
+    max_std: float = 1.0
+    seed: int | None = 0
+
+    def __post_init__(self) -> None:
+        owner = "CEMConfig"
+        _int_at_least(owner, "num_samples", self.num_samples, 3)
+        _int_at_least(owner, "iterations", self.iterations, 1)
+        _int_at_least(owner, "num_elites", self.num_elites, 1)
+        if (
+            self.elite_fraction is not None
+            and not 0 < _finite(owner, "elite_fraction", self.elite_fraction) <= 1
+        ):
+            raise ValueError(f"{owner}.elite_fraction must be in (0, 1], got {self.elite_fraction!r}")
+        if self.elites > self.num_samples:
+            raise ValueError(
+                f"{owner}.num_elites must be <= num_samples={self.num_samples}, got {self.elites}"
+            )
+        if not 0 <= _finite(owner, "momentum", self.momentum) < 1:
+            raise ValueError(f"{owner}.momentum must be in [0, 1), got {self.momentum!r}")
+        _positive(owner, "init_std", self.init_std)
+        _positive(owner, "min_std", self.min_std)
+        if _positive(owner, "max_std", self.max_std) < self.min_std:
+            raise ValueError(f"{owner}.max_std must be >= min_std={self.min_std}, got {self.max_std!r}")
+        if self.seed is not None:
+            _int_at_least(owner, "seed", self.seed, 0)
+
+    @property
+    def elites(self) -> int:
+        """Number of elites per iteration."""
+        if self.elite_fraction is not None:
+            return max(1, round(self.elite_fraction * self.num_samples))
+        return self.num_elites
+
+
+@dataclasses.dataclass(frozen=True)
+class GradientConfig:
+    """Adam on the actions through predictor and costs; box projection plus a violation penalty."""
+
+    steps: int = 20
+    num_candidates: int = 4
+    """Parallel restarts on the sample axis; candidate 0 starts exactly at the initial plan."""
+    lr: float = 0.1
+    init_noise_std: float = 0.3
+    penalty_weight: float = 1e3
+    """Weight of (violation + violation^2) in the loss (cuRobo: 5e3-1e5); the final check stays hard."""
+    seed: int | None = 0
+
+    def __post_init__(self) -> None:
+        owner = "GradientConfig"
+        _int_at_least(owner, "steps", self.steps, 1)
+        _int_at_least(owner, "num_candidates", self.num_candidates, 1)
+        _positive(owner, "lr", self.lr)
+        _non_negative(owner, "init_noise_std", self.init_noise_std)
+        _non_negative(owner, "penalty_weight", self.penalty_weight)
+        if self.seed is not None:
+            _int_at_least(owner, "seed", self.seed, 0)
+
+
+@dataclasses.dataclass(frozen=True)
+class MPCConfig:
+    """The receding-horizon loop: optimiser choice, horizon, retries, time budget, device."""
+
+    optimizer: str = "cem"
+    horizon: int = 10
+    cem: CEMConfig = CEMConfig()
+    gradient: GradientConfig = GradientConfig()
+    max_retries: int = 1
+    """Extra cold-start solves after an INFEASIBLE one (bounded, like nav2's retry_attempt_limit)."""
+    plan_budget_s: float | None = None
+    """Anytime deadline per tick for the optimiser (checked between iterations); None: no deadline."""
+    command_steps: int = 1
+    """How many planned steps go to the safety filter (and on to the arm) per tick."""
+    max_obs_age_s: float = 0.25
+    warm_start: bool = True
+    device: str = "auto"
+    """auto | cpu | cuda | cuda:N."""
+    compile: bool = False
+    """torch.compile the rollout and kinematics (mode reduce-overhead, i.e. CUDA graphs, on cuda)."""
+    arm: ArmControlConfig = ArmControlConfig()
+
+    def __post_init__(self) -> None:
+        owner = "MPCConfig"
+        _choice(owner, "optimizer", self.optimizer, OPTIMIZERS)
+        _int_at_least(owner, "horizon", self.horizon, 1)
+        _int_at_least(owner, "max_retries", self.max_retries, 0)
+        if self.plan_budget_s is not None:
+            _positive(owner, "plan_budget_s", self.plan_budget_s)
+        _int_at_least(owner, "command_steps", self.command_steps, 1)
+        if self.command_steps > self.horizon:
+            raise ValueError(
+                f"{owner}.command_steps must be <= horizon={self.horizon}, got {self.command_steps}"
+            )
+        _positive(owner, "max_obs_age_s", self.max_obs_age_s)
+        if not isinstance(self.device, str) or not (
+            self.device in DEVICES or (self.device.startswith("cuda:") and self.device[5:].isdigit())
+        ):
+            raise ValueError(f"{owner}.device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+        for name, cls in (("cem", CEMConfig), ("gradient", GradientConfig), ("arm", ArmControlConfig)):
+            if not isinstance(getattr(self, name), cls):
+                raise ValueError(f"{owner}.{name} must be a {cls.__name__}, got {getattr(self, name)!r}")
+
+
+# --------------------------------------------------------------------------------------------- safety
+
+
+@dataclasses.dataclass(frozen=True)
+class SafetyConfig:
+    """The model-independent safety filter: the same guardrails plus staleness and sensor sanity."""
+
+    guardrails: GuardrailConfig = GuardrailConfig()
+    arm: ArmControlConfig = ArmControlConfig()
+    max_obs_age_s: float = 0.25
+    """A joint state older than this is stale: hold."""
+    max_future_stamp_s: float = 0.05
+    """A joint state stamped further in the future than this is a clock error: hold."""
+    state_limit_tol_rad: float = 0.02
+    """A measured joint this far outside the limits is still trusted (the hold clips it back in)."""
+    max_tracking_error_rad: float = 0.2
+    """A reference (last command) further than this from the measured state is ignored."""
+    speed_scale_attempts: int = 4
+    """Times a step is halved to meet a speed-zone limit before the filter holds instead."""
+
+    def __post_init__(self) -> None:
+        owner = "SafetyConfig"
+        if not isinstance(self.guardrails, GuardrailConfig) or not isinstance(
+            self.arm, ArmControlConfig
+        ):
+            raise ValueError(f"{owner}.guardrails/arm must be GuardrailConfig/ArmControlConfig")
+        _positive(owner, "max_obs_age_s", self.max_obs_age_s)
+        _non_negative(owner, "max_future_stamp_s", self.max_future_stamp_s)
+        _non_negative(owner, "state_limit_tol_rad", self.state_limit_tol_rad)
+        _non_negative(owner, "max_tracking_error_rad", self.max_tracking_error_rad)
+        _int_at_least(owner, "speed_scale_attempts", self.speed_scale_attempts, 0)
+
+    @property
+    def max_step_rad(self) -> np.ndarray:
+        """Per-joint bound on one command step [7]: the action step, tightened by the velocity limit."""
+        vel_step = np.asarray(self.guardrails.max_joint_vel_rad_s) * self.arm.control_period_s
+        return np.minimum(self.arm.max_joint_step_rad, vel_step)

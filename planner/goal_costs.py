@@ -1,0 +1,92 @@
+"""Task costs on predicted states: latent goal energy, EE pose goal (learned probe or known FK), critic.
+
+Each is a small object returning cost [K]; `mode` picks the last step, the horizon mean, or both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from jepa_mpc.planner.types import PlanContext, Rollout
+
+LatentFn = Callable[[torch.Tensor], torch.Tensor]
+
+
+def over_time(per_step: torch.Tensor, mode: str) -> torch.Tensor:
+    """per_step [K, T] -> [K]: terminal (last step), trajectory (mean over steps) or both (their sum)."""
+    if mode == "terminal":
+        return per_step[:, -1]
+    if mode == "trajectory":
+        return per_step.mean(dim=1)
+    return per_step[:, -1] + per_step.mean(dim=1)
+
+
+def safe_norm(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    """Euclidean norm; torch's backward gives 0 (not NaN) at the zero vector."""
+    return torch.linalg.vector_norm(x, dim=dim)
+
+
+def _apply_latent_fn(fn: LatentFn, z: torch.Tensor) -> torch.Tensor:
+    """Apply fn (z [N, D] -> [N, ...]) to z [K, H, D] -> [K, H, ...]."""
+    k, horizon, d = z.shape
+    out = fn(z.reshape(k * horizon, d))  # [K*H, ...]
+    return out.reshape(k, horizon, *out.shape[1:])
+
+
+class GoalEnergy:
+    """Distance from predicted latents to the goal latent: l1 = mean |dz|, l2 = mean dz^2 (over D)."""
+
+    name = "goal_energy"
+    requires = frozenset({"z_goal"})
+
+    def __init__(self, norm: str = "l2", mode: str = "terminal") -> None:
+        self.norm, self.mode = norm, mode
+
+    def __call__(self, rollout: Rollout, ctx: PlanContext) -> torch.Tensor:
+        diff = rollout.z - ctx.z_goal  # [K, H, D]
+        per_step = diff.abs().mean(-1) if self.norm == "l1" else (diff * diff).mean(-1)  # [K, H]
+        return over_time(per_step, self.mode)
+
+
+class PoseGoalProbe:
+    """Distance (m) from a learned probe's EE estimate probe(z) [N, 3] to the goal position."""
+
+    name = "pose_probe"
+    requires = frozenset({"ee_goal"})
+
+    def __init__(self, probe: LatentFn, mode: str = "terminal") -> None:
+        self.probe, self.mode = probe, mode
+
+    def __call__(self, rollout: Rollout, ctx: PlanContext) -> torch.Tensor:
+        ee = _apply_latent_fn(self.probe, rollout.z)  # [K, H, 3]
+        return over_time(safe_norm(ee - ctx.ee_goal), self.mode)
+
+
+class PoseGoalFK:
+    """Distance (m) between the known-kinematics end effector and the goal position."""
+
+    name = "pose_fk"
+    requires = frozenset({"ee_goal"})
+
+    def __init__(self, ee_index: int, mode: str = "terminal") -> None:
+        self.ee_index, self.mode = ee_index, mode
+
+    def __call__(self, rollout: Rollout, ctx: PlanContext) -> torch.Tensor:
+        ee = rollout.points[:, 1:, self.ee_index]  # [K, H, 3] (step 0 is the current state)
+        return over_time(safe_norm(ee - ctx.ee_goal), self.mode)
+
+
+class Critic:
+    """A trainable cost: any callable z [N, D] -> cost [N] or [N, 1] (the seeds' critic on the state)."""
+
+    name = "critic"
+    requires: frozenset[str] = frozenset()
+
+    def __init__(self, critic: LatentFn, mode: str = "terminal") -> None:
+        self.critic, self.mode = critic, mode
+
+    def __call__(self, rollout: Rollout, ctx: PlanContext) -> torch.Tensor:
+        cost = _apply_latent_fn(self.critic, rollout.z)  # [K, H] or [K, H, 1]
+        return over_time(cost.reshape(cost.shape[0], cost.shape[1]), self.mode)

@@ -1,0 +1,271 @@
+"""The receding-horizon loop: observe -> encode -> plan -> safety filter -> command, timing every stage.
+
+It owns the warm start (previous plan shifted one step), reset, and the bounded retries after an
+INFEASIBLE solve (nav2's fallback, with the counter as instance state). Whatever happens, the command
+comes out of the safety filter; any non-OK plan is the hold plan.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import time
+from collections.abc import Mapping
+
+import mujoco
+import numpy as np
+import torch
+
+from jepa_mpc.planner.cem import CEMOptimizer
+from jepa_mpc.planner.config import CostConfig, GuardrailConfig, MPCConfig, SafetyConfig
+from jepa_mpc.planner.device import resolve_device, synchronize
+from jepa_mpc.planner.goal_costs import LatentFn
+from jepa_mpc.planner.gradient import GradientOptimizer
+from jepa_mpc.planner.hybrid import HybridOptimizer
+from jepa_mpc.planner.kinematics import ArmKinematics
+from jepa_mpc.planner.objective import PlanProblem
+from jepa_mpc.planner.protocols import WorldModelLike
+from jepa_mpc.planner.registry import build_cost_stack
+from jepa_mpc.planner.safety import SafetyCommand, SafetyFilter, SafetyReport
+from jepa_mpc.planner.types import PlanContext, PlanResult, PlanStatus, hold_actions
+from jepa_mpc.sim.arm_control import ARM_DOF
+from jepa_mpc.sim.panda_scene import load_model
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class Observation:
+    """One stamped observation, as NumPy arrays."""
+
+    image: np.ndarray  # uint8 [H, W, 3]
+    q: np.ndarray  # measured arm joint positions [7]
+    stamp_s: float  # capture time, same clock as the now_s given to step()
+    proprio: np.ndarray | None = None  # [P], passed to the encoder
+    q_target: np.ndarray | None = (
+        None  # last commanded joint targets [7] (the actions integrate from these)
+    )
+    qd_target: np.ndarray | None = None  # last commanded joint velocity [7]
+    gripper: float = 1.0  # last gripper action in [-1, 1]
+
+
+@dataclasses.dataclass(frozen=True)
+class TickResult:
+    """Everything one control tick produced."""
+
+    plan: PlanResult
+    command: SafetyCommand
+    report: SafetyReport
+    timings_s: Mapping[str, float]  # observe, encode, plan, filter, total
+
+
+def _finite_vector(value: object, length: int) -> np.ndarray | None:
+    try:
+        array = np.array(value, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return array if array.shape == (length,) and np.all(np.isfinite(array)) else None
+
+
+class RecedingHorizonMPC:
+    """One planner instance for one arm; `step(obs, now_s)` runs a full tick."""
+
+    def __init__(self, problem: PlanProblem, cfg: MPCConfig, safety: SafetyFilter) -> None:
+        self.problem, self.cfg, self.safety = problem, cfg, safety
+        self.world_model = problem.world_model
+        self.device = problem.device
+        self.action_dim = problem.action_dim
+        cem, grad = CEMOptimizer(cfg.cem), GradientOptimizer(cfg.gradient)
+        self.optimizer = {"cem": cem, "gradient": grad, "hybrid": HybridOptimizer(cem, grad)}[
+            cfg.optimizer
+        ]
+        self._generator = torch.Generator(device=self.device).manual_seed(cfg.cem.seed or 0)
+        self._warm: torch.Tensor | None = None  # [H, A] previous plan, shifted
+        self._prev_action: torch.Tensor | None = None  # [A]
+        self.z_goal: torch.Tensor | None = None
+        self.ee_goal: torch.Tensor | None = None
+
+    @classmethod
+    def build(
+        cls,
+        world_model: WorldModelLike,
+        cfg: MPCConfig = MPCConfig(),
+        costs: CostConfig = CostConfig(),
+        guardrails: GuardrailConfig = GuardrailConfig(),
+        safety: SafetyConfig | None = None,
+        *,
+        probe: LatentFn | None = None,
+        critic: LatentFn | None = None,
+        model: mujoco.MjModel | None = None,
+    ) -> RecedingHorizonMPC:
+        """Wire kinematics, costs, guardrails, optimiser and safety filter (one MjModel for all)."""
+        model = model if model is not None else load_model()
+        device = resolve_device(cfg.device)
+        safety = safety if safety is not None else SafetyConfig(guardrails=guardrails, arm=cfg.arm)
+        if safety.guardrails != guardrails:
+            logger.warning("the safety filter's guardrails differ from the planner's; the filter's win")
+        kin = ArmKinematics(model, guardrails.check_points, device=device)
+        stack = build_cost_stack(costs, guardrails, kin, cfg.arm, probe=probe, critic=critic)
+        problem = PlanProblem(world_model, stack, kin, cfg.arm, compile=cfg.compile)
+        return cls(problem, cfg, SafetyFilter(safety, model))
+
+    # ------------------------------------------------------------------------------------ state
+
+    def reset(self) -> None:
+        """Forget the warm start and the last action (keep the goal)."""
+        self._warm, self._prev_action = None, None
+
+    def set_goal(self, z_goal: torch.Tensor | None = None, ee_goal: object = None) -> None:
+        """Goal latent [D] and/or goal end-effector position [3] (world frame, metres)."""
+        if z_goal is not None:
+            self.z_goal = torch.as_tensor(z_goal, dtype=torch.float32, device=self.device).reshape(-1)
+        if ee_goal is not None:
+            self.ee_goal = torch.as_tensor(
+                np.asarray(ee_goal, dtype=np.float32), device=self.device
+            ).reshape(3)
+
+    @torch.no_grad()
+    def encode(self, image: np.ndarray, proprio: np.ndarray | None = None) -> torch.Tensor:
+        """uint8 image [H, W, 3] (+ proprio [P]) -> latent [D] on the planner device."""
+        img = torch.as_tensor(np.ascontiguousarray(image), device=self.device)[None]  # [1, H, W, 3]
+        prop = (
+            None
+            if proprio is None
+            else torch.as_tensor(proprio, dtype=torch.float32, device=self.device)[None]
+        )
+        return self.world_model.encode(img, prop)[0].float()
+
+    def set_goal_image(self, image: np.ndarray, proprio: np.ndarray | None = None) -> None:
+        """Encode a goal image once and keep its latent."""
+        self.z_goal = self.encode(image, proprio)
+
+    # ------------------------------------------------------------------------------------- plan
+
+    def _result(self, ctx_gripper: float, status: PlanStatus) -> PlanResult:
+        hold = hold_actions(self.cfg.horizon, self.action_dim, ctx_gripper, self.device)
+        return PlanResult(
+            actions=hold, status=status, cost=math.inf, iterations=0, solve_time_s=0.0, attempts=0
+        )
+
+    def plan(self, ctx: PlanContext) -> PlanResult:
+        """Warm-started solve, bounded retries, final feasibility check; updates the warm start."""
+        start = time.perf_counter()
+        missing = self.problem.stack.requires - ctx.goals()
+        if missing:
+            logger.warning("cannot plan: missing goal(s) %s", sorted(missing))
+            self.reset()
+            return self._result(ctx.gripper, PlanStatus.NO_GOAL)
+        hold = hold_actions(self.cfg.horizon, self.action_dim, ctx.gripper, self.device)
+        init = self._warm if (self.cfg.warm_start and self._warm is not None) else hold
+        init_std: float | None = None
+        budget = self.cfg.plan_budget_s
+        deadline = time.monotonic() + budget if budget is not None else None
+        objective = self.problem.objective(ctx)
+        attempts = 0
+        while True:
+            attempts += 1
+            result = self.optimizer.solve(
+                objective, init, init_std, hold=hold, deadline_s=deadline, generator=self._generator
+            )
+            out_of_time = deadline is not None and time.monotonic() > deadline
+            if (
+                result.status is not PlanStatus.INFEASIBLE
+                or attempts > self.cfg.max_retries
+                or out_of_time
+            ):
+                break
+            logger.info("plan infeasible (attempt %d); retrying from a cold start", attempts)
+            init, init_std = hold, self.cfg.cem.max_std  # cold start, widest search
+        if result.ok:
+            # The validator, like nav2's optimal-trajectory validator.
+            feasible, finite, cost, terms = self.problem.check(result.actions, ctx)
+            if feasible and finite:
+                result = dataclasses.replace(result, cost=cost, cost_terms=terms)
+            else:
+                status = PlanStatus.NON_FINITE_COST if feasible else PlanStatus.INFEASIBLE
+                logger.error("the optimiser's plan fails the final check (%s); holding", status.value)
+                result = dataclasses.replace(
+                    result, actions=hold, status=status, cost=math.inf, cost_terms=terms
+                )
+        result = dataclasses.replace(result, attempts=attempts, solve_time_s=time.perf_counter() - start)
+        if result.ok:
+            tail = hold[-1:].clone()
+            if self.action_dim > ARM_DOF:
+                tail[:, ARM_DOF:] = result.actions[-1:, ARM_DOF:]
+            self._warm = torch.cat([result.actions[1:], tail], dim=0)  # [H, A], shifted one step
+            self._prev_action = result.actions[0]
+        else:
+            self.reset()
+        return result
+
+    # ------------------------------------------------------------------------------------- tick
+
+    def step(self, obs: Observation, now_s: float | None = None) -> TickResult:
+        """observe -> encode -> plan -> filter; now_s defaults to time.monotonic() (stamp_s's clock)."""
+        t_start = time.perf_counter()
+        now = time.monotonic() if now_s is None else now_s
+        timings: dict[str, float] = {}
+        gripper = float(obs.gripper) if _finite_vector([obs.gripper], 1) is not None else 1.0
+        q = _finite_vector(obs.q, ARM_DOF)
+        q_target = _finite_vector(obs.q_target, ARM_DOF) if obs.q_target is not None else None
+        q0 = q_target if q_target is not None else q
+        stamp_arr = _finite_vector([obs.stamp_s], 1)
+        stamp = None if stamp_arr is None else float(stamp_arr[0])
+        image = obs.image
+        status = PlanStatus.OK
+        if (
+            q0 is None
+            or stamp is None
+            or not isinstance(image, np.ndarray)
+            or image.dtype != np.uint8
+            or image.ndim != 3
+            or image.shape[-1] != 3
+        ):
+            status = PlanStatus.INVALID_INPUT
+        elif now - stamp > self.cfg.max_obs_age_s:
+            status = PlanStatus.STALE_INPUT
+        timings["observe"] = time.perf_counter() - t_start
+
+        t = time.perf_counter()
+        z0 = None
+        if status is PlanStatus.OK:
+            z0 = self.encode(image, obs.proprio)
+            synchronize(self.device)  # host sync for an honest stage time (outside any solve)
+            if not bool(torch.isfinite(z0).all()):
+                status = PlanStatus.INVALID_INPUT
+        timings["encode"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        if status is PlanStatus.OK and z0 is not None and q0 is not None:
+            qd = _finite_vector(obs.qd_target, ARM_DOF) if obs.qd_target is not None else None
+            ctx = PlanContext(
+                z0=z0,
+                q0=torch.as_tensor(q0, dtype=torch.float32, device=self.device),
+                qd0=torch.as_tensor(
+                    qd if qd is not None else np.zeros(ARM_DOF), dtype=torch.float32, device=self.device
+                ),
+                z_goal=self.z_goal,
+                ee_goal=self.ee_goal,
+                prev_action=self._prev_action,
+                gripper=gripper,
+            )
+            plan = self.plan(ctx)
+        else:
+            logger.warning("holding: %s", status.value)
+            self.reset()
+            plan = self._result(gripper, status)
+        timings["plan"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        actions = plan.actions[: self.cfg.command_steps].detach().cpu().numpy().astype(np.float64)
+        command, report = self.safety.filter_actions(
+            actions, obs.q, obs.stamp_s, now, q_reference=q0, qd_reference=obs.qd_target
+        )
+        if not plan.ok:  # the hold plan passed the filter; mark it as a hold for the caller
+            command = dataclasses.replace(command, hold=True)
+        if not report.ok:
+            logger.info("safety filter: %s", report.describe())
+        timings["filter"] = time.perf_counter() - t
+        timings["total"] = time.perf_counter() - t_start
+        return TickResult(plan=plan, command=command, report=report, timings_s=timings)

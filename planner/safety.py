@@ -1,0 +1,358 @@
+"""Model- and optimiser-independent safety filter: the last check before a joint command reaches the arm.
+
+NumPy + MuJoCo only (no torch, no models/): it re-checks proposed joint targets with the true kinematics
+(mj_kinematics on a private MjData) against the same guardrails, clamps what can be clamped (joint
+limits, per-step bound, speed in a zone) and holds otherwise. Deterministic, and it never raises: any bad
+input gives a hold command and a SafetyReport saying why.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import logging
+import math
+
+import mujoco
+import numpy as np
+
+from jepa_mpc.planner.config import BoxZone, SafetyConfig, SphereZone, Zone
+from jepa_mpc.sim.arm_control import ARM_DOF, next_joint_targets
+from jepa_mpc.sim.panda_scene import ARM_JOINTS, arm_limits, load_model
+
+logger = logging.getLogger(__name__)
+
+_REPORT_TOL = (
+    1e-9  # clamps smaller than this (float rounding of a full-size step) are applied but not reported
+)
+
+
+class SafetyReason(enum.Enum):
+    """Why the filter changed or refused a command."""
+
+    BAD_STATE_SHAPE = "bad_state_shape"
+    NON_FINITE_STATE = "non_finite_state"
+    STATE_OUT_OF_LIMITS = "state_out_of_limits"
+    BAD_STAMP = "bad_stamp"
+    STALE_STATE = "stale_state"
+    REFERENCE_IGNORED = "reference_ignored"
+    VELOCITY_REFERENCE_IGNORED = "velocity_reference_ignored"
+    BAD_COMMAND_SHAPE = "bad_command_shape"
+    NON_FINITE_COMMAND = "non_finite_command"
+    NON_FINITE_GRIPPER = "non_finite_gripper"
+    CLAMPED_JOINT_LIMIT = "clamped_joint_limit"
+    CLAMPED_STEP = "clamped_step"
+    CLAMPED_ACCELERATION = "clamped_acceleration"
+    SCALED_FOR_ZONE_SPEED = "scaled_for_zone_speed"
+    WORKSPACE_EXIT = "workspace_exit"
+    KEEP_OUT = "keep_out"
+    TABLE = "table"
+    ZONE_SPEED = "zone_speed"
+    TRUNCATED = "truncated"
+    INTERNAL_ERROR = "internal_error"
+
+
+@dataclasses.dataclass(frozen=True)
+class SafetyCommand:
+    """What may be sent: `joint_targets` [T, 7]; T == 0 means no new setpoint (no trusted state)."""
+
+    joint_targets: np.ndarray
+    gripper: float | None  # gripper action in [-1, 1]; None keeps the gripper as it is
+    hold: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class SafetyReport:
+    """Why the command is what it is. No reasons means the proposal passed unchanged."""
+
+    reasons: tuple[SafetyReason, ...]
+    hold: bool
+    n_proposed: int
+    n_sent: int
+
+    @property
+    def ok(self) -> bool:
+        """True when the proposal passed unchanged."""
+        return not self.reasons
+
+    def describe(self) -> str:
+        """One line for logs and diagnostics."""
+        why = ", ".join(r.value for r in self.reasons) or "ok"
+        return f"{'HOLD' if self.hold else 'pass'} ({why}); sent {self.n_sent}/{self.n_proposed} points"
+
+
+def _as_float(value: object) -> float | None:
+    try:
+        out = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return out if math.isfinite(out) else None
+
+
+def _as_array(value: object) -> np.ndarray | None:
+    try:
+        return np.array(value, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def _zone_sdf(zone: Zone, points: np.ndarray) -> np.ndarray:
+    """Signed distance [N] from points [N, 3] to a zone (negative inside)."""
+    if isinstance(zone, SphereZone):
+        return np.linalg.norm(points - np.asarray(zone.center), axis=-1) - zone.radius
+    assert isinstance(zone, BoxZone)
+    center = (np.asarray(zone.lo) + np.asarray(zone.hi)) / 2
+    excess = np.abs(points - center) - (np.asarray(zone.hi) - np.asarray(zone.lo)) / 2
+    return np.linalg.norm(np.maximum(excess, 0.0), axis=-1) + np.minimum(excess.max(axis=-1), 0.0)
+
+
+class SafetyFilter:
+    """`filter(proposed [T, 7], q_measured [7], stamp_s, now_s) -> (SafetyCommand, SafetyReport)`."""
+
+    def __init__(self, cfg: SafetyConfig = SafetyConfig(), model: mujoco.MjModel | None = None) -> None:
+        self.cfg = cfg
+        self.model = model if model is not None else load_model()
+        self._data = mujoco.MjData(self.model)  # private: nothing else writes it
+        self._qpos_adr = np.array([self.model.joint(n).qposadr[0] for n in ARM_JOINTS])
+        mjcf = arm_limits(self.model)
+        self.mjcf_lower, self.mjcf_upper = mjcf.lower, mjcf.upper
+        self.lower, self.upper = cfg.guardrails.joint_limits(mjcf.lower, mjcf.upper)
+        self.max_step = cfg.max_step_rad  # [7]
+        dt = cfg.arm.control_period_s
+        self.max_step_change = np.asarray(cfg.guardrails.max_joint_acc_rad_s2) * dt * dt  # [7]
+        g = cfg.guardrails
+        self._points: list[tuple[bool, int, np.ndarray]] = []  # (is_site, id, offset)
+        for p in g.check_points:
+            site = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_SITE, p.frame)
+            body = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_BODY, p.frame)
+            if site < 0 and body < 0:
+                raise ValueError(
+                    f"check point {p.name!r}: no site or body named {p.frame!r} in the model"
+                )
+            self._points.append(
+                (site >= 0, site if site >= 0 else body, np.asarray(p.offset, dtype=np.float64))
+            )
+        self._radii = np.array([p.radius for p in g.check_points])
+        self._ee = g.ee_index
+
+    # ------------------------------------------------------------------------------------ kinematics
+
+    def points(self, q: np.ndarray) -> np.ndarray:
+        """True positions [P, 3] of the check points for arm joints q [7] (mj_kinematics)."""
+        self._data.qpos[:] = self.model.qpos0
+        self._data.qpos[self._qpos_adr] = q
+        mujoco.mj_kinematics(self.model, self._data)
+        out = np.empty((len(self._points), 3))
+        for i, (is_site, idx, offset) in enumerate(self._points):
+            pos, mat = (
+                (self._data.site_xpos[idx], self._data.site_xmat[idx])
+                if is_site
+                else (self._data.xpos[idx], self._data.xmat[idx])
+            )
+            out[i] = pos + mat.reshape(3, 3) @ offset
+        return out
+
+    def violations(self, pts: np.ndarray, prev_pts: np.ndarray) -> list[SafetyReason]:
+        """Cartesian guardrails for a step prev_pts -> pts (both [P, 3])."""
+        g, out = self.cfg.guardrails, []
+        ee, r_ee = pts[self._ee], self._radii[self._ee]
+        if np.any(ee < np.asarray(g.workspace_lo) + r_ee) or np.any(
+            ee > np.asarray(g.workspace_hi) - r_ee
+        ):
+            out.append(SafetyReason.WORKSPACE_EXIT)
+        if any(np.any(_zone_sdf(z, pts) < self._radii) for z in g.keep_out):
+            out.append(SafetyReason.KEEP_OUT)
+        if np.any(pts[:, 2] < g.table_z_m + g.table_margin_m + self._radii):
+            out.append(SafetyReason.TABLE)
+        speed = float(np.linalg.norm(ee - prev_pts[self._ee])) / self.cfg.arm.control_period_s
+        for sz in g.speed_zones:
+            inside = _zone_sdf(sz.zone, np.stack([ee, prev_pts[self._ee]])) <= 0
+            if inside.any() and speed > sz.max_speed_m_s:
+                out.append(SafetyReason.ZONE_SPEED)
+                break
+        return out
+
+    # ---------------------------------------------------------------------------------------- filter
+
+    def filter(
+        self,
+        proposed_targets: object,
+        q_measured: object,
+        stamp_s: object,
+        now_s: object,
+        *,
+        q_reference: object = None,
+        qd_reference: object = None,
+        gripper: object = None,
+    ) -> tuple[SafetyCommand, SafetyReport]:
+        """Check and clamp proposed joint targets [T, 7] (or [7]) for the measured q; never raises.
+
+        q_reference: the last command [7] (steps are bounded from it when it is trusted).
+        qd_reference: the last command's joint velocity [7] (enables the acceleration bound).
+        gripper: gripper action in [-1, 1] (passed through, clipped).
+        """
+        try:
+            return self._filter(
+                proposed_targets, q_measured, stamp_s, now_s, q_reference, qd_reference, gripper
+            )
+        except Exception:  # last line of defence: a filter bug must still yield a hold, loudly
+            logger.exception("safety filter failed; holding")
+            return self._stop([SafetyReason.INTERNAL_ERROR], 0)
+
+    def filter_actions(
+        self,
+        actions: object,
+        q_measured: object,
+        stamp_s: object,
+        now_s: object,
+        *,
+        q_reference: object = None,
+        qd_reference: object = None,
+    ) -> tuple[SafetyCommand, SafetyReport]:
+        """Like filter, for actions [T, 8] integrated with the arm's action semantics."""
+        a = _as_array(actions)
+        start = _as_array(q_reference if q_reference is not None else q_measured)
+        if (
+            a is None
+            or a.ndim != 2
+            or a.shape[1] < ARM_DOF
+            or start is None
+            or start.shape != (ARM_DOF,)
+            or not np.all(np.isfinite(start))
+        ):
+            return self.filter(
+                actions, q_measured, stamp_s, now_s, q_reference=q_reference, qd_reference=qd_reference
+            )
+        targets, q = [], np.clip(start, self.mjcf_lower, self.mjcf_upper)
+        for row in a:
+            q = next_joint_targets(q, row, self.mjcf_lower, self.mjcf_upper, self.cfg.arm)
+            targets.append(q)
+        grip = a[0, ARM_DOF] if a.shape[1] > ARM_DOF and len(a) else None
+        return self.filter(
+            np.array(targets).reshape(-1, ARM_DOF),
+            q_measured,
+            stamp_s,
+            now_s,
+            q_reference=q_reference,
+            qd_reference=qd_reference,
+            gripper=grip,
+        )
+
+    def _stop(self, reasons: list[SafetyReason], n: int) -> tuple[SafetyCommand, SafetyReport]:
+        command = SafetyCommand(np.zeros((0, ARM_DOF)), None, True)
+        return command, SafetyReport(tuple(dict.fromkeys(reasons)), True, n, 0)
+
+    def _hold(
+        self, ref: np.ndarray, reasons: list[SafetyReason], n: int
+    ) -> tuple[SafetyCommand, SafetyReport]:
+        return SafetyCommand(ref.copy()[None], None, True), SafetyReport(
+            tuple(dict.fromkeys(reasons)), True, n, 1
+        )
+
+    def _filter(
+        self,
+        proposed: object,
+        q_measured: object,
+        stamp_s: object,
+        now_s: object,
+        q_reference: object,
+        qd_reference: object,
+        gripper: object,
+    ) -> tuple[SafetyCommand, SafetyReport]:
+        cfg, reasons = self.cfg, []
+        p = _as_array(proposed)
+        n = int(p.shape[0]) if p is not None and p.ndim == 2 else int(p is not None and p.ndim == 1)
+        # 1. The measured state must be trustworthy, or nothing is commanded.
+        q = _as_array(q_measured)
+        if q is None or q.shape != (ARM_DOF,):
+            return self._stop([SafetyReason.BAD_STATE_SHAPE], n)
+        if not np.all(np.isfinite(q)):
+            return self._stop([SafetyReason.NON_FINITE_STATE], n)
+        tol = cfg.state_limit_tol_rad
+        if np.any(q < self.lower - tol) or np.any(q > self.upper + tol):
+            return self._stop([SafetyReason.STATE_OUT_OF_LIMITS], n)
+        stamp, now = _as_float(stamp_s), _as_float(now_s)
+        if stamp is None or now is None or stamp - now > cfg.max_future_stamp_s:
+            return self._stop([SafetyReason.BAD_STAMP], n)
+        if now - stamp > cfg.max_obs_age_s:
+            return self._stop([SafetyReason.STALE_STATE], n)
+        ref = np.clip(q, self.lower, self.upper)
+        if q_reference is not None:
+            r = _as_array(q_reference)
+            if (
+                r is not None
+                and r.shape == (ARM_DOF,)
+                and np.all(np.isfinite(r))
+                and np.all(r >= self.lower)
+                and np.all(r <= self.upper)
+                and np.all(np.abs(r - q) <= cfg.max_tracking_error_rad)
+            ):
+                ref = r
+            else:
+                reasons.append(SafetyReason.REFERENCE_IGNORED)
+        dt = cfg.arm.control_period_s
+        prev_step = None  # the last command's step [7], when its velocity is known and plausible
+        if qd_reference is not None:
+            v = _as_array(qd_reference)
+            if (
+                v is not None
+                and v.shape == (ARM_DOF,)
+                and np.all(np.abs(v) * dt <= self.max_step + 1e-12)
+            ):
+                prev_step = v * dt
+            else:
+                reasons.append(SafetyReason.VELOCITY_REFERENCE_IGNORED)
+        # 2. The proposal must be a finite [T, 7] array.
+        if p is not None and p.ndim == 1:
+            p = p[None]
+        if p is None or p.ndim != 2 or p.shape[0] < 1 or p.shape[1] != ARM_DOF:
+            return self._hold(ref, reasons + [SafetyReason.BAD_COMMAND_SHAPE], n)
+        if not np.all(np.isfinite(p)):
+            return self._hold(ref, reasons + [SafetyReason.NON_FINITE_COMMAND], n)
+        grip = None
+        if gripper is not None:
+            grip = _as_float(gripper)
+            if grip is None:
+                reasons.append(SafetyReason.NON_FINITE_GRIPPER)
+            else:
+                grip = min(max(grip, -1.0), 1.0)
+        # 3. Clamp each point into the limits and the per-step bound, then check it in Cartesian space.
+        prev, prev_pts, out = ref, self.points(ref), []
+        for t, target in enumerate(p):
+            clipped = np.clip(target, self.lower, self.upper)
+            if np.any(np.abs(clipped - target) > _REPORT_TOL):
+                reasons.append(SafetyReason.CLAMPED_JOINT_LIMIT)
+            step = np.clip(clipped - prev, -self.max_step, self.max_step)
+            if np.any(np.abs(step - (clipped - prev)) > _REPORT_TOL):
+                reasons.append(SafetyReason.CLAMPED_STEP)
+            if prev_step is not None:  # |step - prev_step| <= max_acc dt^2 (inside the step bound)
+                lo = np.maximum(-self.max_step, prev_step - self.max_step_change)
+                hi = np.minimum(self.max_step, prev_step + self.max_step_change)
+                limited = np.clip(step, lo, hi)
+                if np.any(np.abs(limited - step) > _REPORT_TOL):
+                    reasons.append(SafetyReason.CLAMPED_ACCELERATION)
+                step = limited
+            cmd = np.clip(prev + step, self.lower, self.upper)
+            pts = self.points(cmd)
+            bad = self.violations(pts, prev_pts)
+            # Too fast in a slow zone: halve the step (safety zones and joint limits outrank the
+            # acceleration bound, as the hold does).
+            for _ in range(cfg.speed_scale_attempts):
+                if bad != [SafetyReason.ZONE_SPEED]:
+                    break
+                step = step * 0.5
+                cmd = np.clip(prev + step, self.lower, self.upper)
+                pts = self.points(cmd)
+                bad = self.violations(pts, prev_pts)
+                reasons.append(SafetyReason.SCALED_FOR_ZONE_SPEED)
+            if bad:
+                reasons.extend(bad)
+                if t == 0:
+                    return self._hold(ref, reasons, n)
+                reasons.append(SafetyReason.TRUNCATED)
+                break
+            out.append(cmd)
+            prev_step = cmd - prev if prev_step is not None else None
+            prev, prev_pts = cmd, pts
+        command = SafetyCommand(np.array(out), grip, False)
+        return command, SafetyReport(tuple(dict.fromkeys(reasons)), False, n, len(out))
