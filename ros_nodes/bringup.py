@@ -36,11 +36,19 @@ def ros_args(params: pathlib.Path) -> list[str]:
 
 
 def create_nodes(specs: tuple[NodeSpec, ...], context) -> list:
-    """Instantiate each node class in `context` (their parameters come from the context's --params-file)."""
+    """Instantiate each node class in `context` (their parameters come from the context's --params-file) and
+    bring lifecycle nodes to active, as a launch file's lifecycle manager would."""
+    from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
+
     nodes = []
     for spec in specs:
         cls = getattr(importlib.import_module(spec.module), spec.cls)
-        nodes.append(cls(spec.name, context=context))
+        node = cls(spec.name, context=context)
+        nodes.append(node)
+        if isinstance(node, LifecycleNode):
+            for transition in (node.trigger_configure, node.trigger_activate):
+                if transition() != TransitionCallbackReturn.SUCCESS:
+                    raise RuntimeError(f"node {spec.name} failed to {transition.__name__[8:]}; see its log")
     return nodes
 
 

@@ -55,7 +55,7 @@ def image_msg_to_rgb(msg: Image, expected_hw: tuple[int, int] | None = None) -> 
         raise MessageError(f"image is {msg.height}x{msg.width}, the model expects {expected_hw[0]}x{expected_hw[1]}")
     rows = np.frombuffer(bytes(msg.data), dtype=np.uint8).reshape(msg.height, msg.step)
     rgb = rows[:, : msg.width * 3].reshape(msg.height, msg.width, 3)
-    return np.ascontiguousarray(rgb[..., ::-1] if SUPPORTED_ENCODINGS[msg.encoding] else rgb)
+    return np.array(rgb[..., ::-1] if SUPPORTED_ENCODINGS[msg.encoding] else rgb)  # writable copy
 
 
 def joint_state_msg(names, position, velocity, stamp: Time) -> JointState:

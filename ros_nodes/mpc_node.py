@@ -50,6 +50,8 @@ class MpcNodeConfig:
     checkpoint: str = dataclasses.field(default="", metadata=_h("world-model checkpoint; empty: the shipped one",
                                                                  read_only=True))
     device: str = dataclasses.field(default="auto", metadata=_h("auto | cpu | cuda", read_only=True))
+    torch_threads: int = dataclasses.field(default=1, metadata=_h(
+        "CPU threads for torch (1 avoids contention with the other nodes on small machines)", read_only=True))
     optimizer: str = dataclasses.field(default="cem", metadata=_h("cem | gradient | hybrid"))
     horizon: int = dataclasses.field(default=10, metadata=_h("planned steps H"))
     num_samples: int = dataclasses.field(default=512, metadata=_h("CEM samples K"))
@@ -74,6 +76,8 @@ class MpcNodeConfig:
 
     def __post_init__(self) -> None:
         self.to_planner_configs()  # every value is validated by the planner's own configs
+        if self.torch_threads < 1:
+            raise ValueError(f"torch_threads must be >= 1, got {self.torch_threads}")
         if len(self.joint_names) != 7:
             raise ValueError(f"joint_names must name 7 joints, got {self.joint_names}")
 
@@ -181,6 +185,9 @@ class MpcNode(LifecycleNode):
         from jepa_mpc.models.shipped import resolve_checkpoint
         from jepa_mpc.sim.panda_scene import load_model
 
+        import torch
+
+        torch.set_num_threads(cfg.torch_threads)
         path = resolve_checkpoint(cfg.checkpoint)
         world_model = WorldModel.from_checkpoint(path, device=cfg.device).eval()
         mpc_cfg, image_costs, pose_costs, guardrails = cfg.to_planner_configs()

@@ -2,8 +2,9 @@
 
 Goal distributions (documented here and in the README):
 - reach: a goal arm configuration HOME + U(-0.5, 0.5) rad on joints 1-6 (joint 7 fixed), kept only if its end
-  effector lies in the workspace box x in [0.30, 0.75], y in [-0.35, 0.35], z in [0.08, 0.50] m. Success: end
-  effector within `tolerance_m` (0.05 m) of the goal position. The goal image shows the arm at that configuration.
+  effector lies in the workspace box x in [0.30, 0.75], y in [-0.35, 0.35], z in [0.08, 0.50] m and at least
+  2 x `tolerance_m` from the start (so no episode begins solved). Success: end effector within `tolerance_m`
+  (0.05 m) of the goal position. The goal image shows the arm at that configuration.
 - push: the cube starts at x in [0.45, 0.62], y in [-0.15, 0.15]; the goal is the start moved 0.10-0.15 m in a
   random direction, kept inside x in [0.35, 0.72], y in [-0.25, 0.25]. Success: cube centre within `tolerance_m`
   (0.05 m) of the goal in the table plane. The goal image shows the cube at the goal and the arm at home.
@@ -48,11 +49,13 @@ class ReachTask:
         lower, upper = limits
         start = np.clip(HOME_QPOS + rng.uniform(-1, 1, 7) * self.start_noise_rad * np.r_[np.ones(6), 0], lower, upper)
         cube = np.array([rng.uniform(0.45, 0.62), rng.uniform(-0.15, 0.15), 0.025])
+        start_ee = fk(start)
         for _ in range(200):
             goal_q = np.clip(HOME_QPOS + rng.uniform(-1, 1, 7) * self.joint_range_rad * np.r_[np.ones(6), 0],
                              lower, upper)
             ee = fk(goal_q)
-            if np.all(ee >= WORKSPACE_LOW) and np.all(ee <= WORKSPACE_HIGH):
+            inside = np.all(ee >= WORKSPACE_LOW) and np.all(ee <= WORKSPACE_HIGH)
+            if inside and np.linalg.norm(ee - start_ee) >= 2 * self.tolerance_m:
                 break
         else:  # vanishingly rare; home is always a valid goal
             goal_q, ee = HOME_QPOS.copy(), fk(HOME_QPOS)

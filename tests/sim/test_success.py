@@ -57,3 +57,10 @@ def test_scripted_reacher_succeeds():
 
     start, trace, tol = _solve("jepa_mpc/DMCReacher-v0", policy, 0, 40)
     assert trace[-1][0], f"final distance {trace[-1][1]:.3f} m, tolerance {tol}"
+
+
+def test_no_reach_episode_starts_solved():
+    env = gymnasium.make("jepa_mpc/PandaReach-v0")
+    distances = [env.reset(seed=s)[1]["distance"] for s in range(30)]
+    env.close()
+    assert min(distances) >= 2 * 0.05

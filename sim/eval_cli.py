@@ -1,0 +1,119 @@
+"""`jepa-mpc eval`: closed-loop success of the MPC beside baselines, as a table, JSON, a plot and episode GIFs."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import pathlib
+
+import numpy as np
+
+from jepa_mpc.sim.evaluate import POLICIES, EvalSettings, evaluate
+
+log = logging.getLogger(__name__)
+OPTIMIZER_OF = {"cem": "cem", "gd": "gradient", "gradient": "gradient", "hybrid": "hybrid"}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--env", default="jepa_mpc/PandaReach-v0", help="environment id")
+    parser.add_argument("--episodes", type=int, default=50)
+    parser.add_argument("--seed", type=int, default=0, help="episode i uses the goal of seed (seed, i)")
+    parser.add_argument("--planner", default="cem", choices=sorted(OPTIMIZER_OF), help="MPC optimiser")
+    parser.add_argument("--goal", default="image", choices=["image", "pose"], help="goal given to the MPC")
+    parser.add_argument("--checkpoint", default="", help="world-model checkpoint (default: the shipped one)")
+    parser.add_argument("--policies", default="mpc,random,oracle,fk-mpc",
+                        help=f"comma-separated subset of {','.join(POLICIES)}")
+    parser.add_argument("--samples", type=int, default=512)
+    parser.add_argument("--horizon", type=int, default=10)
+    parser.add_argument("--iterations", type=int, default=3)
+    parser.add_argument("--max-steps", type=int, default=60, help="control steps per episode")
+    parser.add_argument("--workers", type=int, default=2, help="processes")
+    parser.add_argument("--device", default="cpu", help="auto | cpu | cuda")
+    parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path("runs/eval"), help="output folder")
+    parser.add_argument("--video", type=int, default=0, help="save the first N MPC episodes as GIFs")
+
+
+def _table(rows: dict[str, dict]) -> str:
+    head = f"{'policy':10s} {'success':>8s} {'95% CI':>15s} {'final dist':>11s} {'steps':>6s} {'plan p50':>9s} " \
+           f"{'plan p99':>9s} {'interv.':>8s} {'viol.':>6s}"
+    lines = [head, "-" * len(head)]
+    for name, s in rows.items():
+        ci = f"[{s['ci95'][0]:.2f}, {s['ci95'][1]:.2f}]"
+        p50 = f"{s['plan_ms_p50']:.1f}" if s["plan_ms_p50"] is not None else "-"
+        p99 = f"{s['plan_ms_p99']:.1f}" if s["plan_ms_p99"] is not None else "-"
+        steps = f"{s['steps_to_success_mean']:.1f}" if s["steps_to_success_mean"] is not None else "-"
+        lines.append(f"{name:10s} {s['success_rate']:8.2f} {ci:>15s} {s['final_distance_mean_m']:10.3f}m "
+                     f"{steps:>6s} {p50:>9s} {p99:>9s} {s['interventions']:8d} {s['violations']:6d}")
+    return "\n".join(lines)
+
+
+def _plot(rows: dict[str, dict], curves: dict[str, np.ndarray], tolerance: float, path: pathlib.Path,
+          title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    names = list(rows)
+    rates = [rows[n]["success_rate"] for n in names]
+    err = np.clip(np.array([[r - rows[n]["ci95"][0], rows[n]["ci95"][1] - r] for n, r in zip(names, rates)]).T, 0, 1)
+    ax1.bar(names, rates, yerr=err, capsize=6, color=[f"C{i}" for i in range(len(names))])  # same colours as the curves
+    ax1.set_ylim(0, 1.05)
+    ax1.set_ylabel("success rate (95% Wilson CI)")
+    ax1.set_title(title)
+    for name, dist in curves.items():
+        median = np.median(dist, axis=0)
+        ax2.plot(median, label=name)
+        ax2.fill_between(np.arange(dist.shape[1]), np.percentile(dist, 25, 0), np.percentile(dist, 75, 0), alpha=0.2)
+    ax2.axhline(tolerance, color="k", ls="--", lw=0.8, label="success tolerance")
+    ax2.set_xlabel("control step")
+    ax2.set_ylabel("distance to goal, m (median, IQR)")
+    ax2.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def run(args: argparse.Namespace) -> int:
+    import imageio
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    policies = [p.strip() for p in args.policies.split(",") if p.strip()]
+    unknown = sorted(set(policies) - set(POLICIES))
+    if unknown:
+        raise SystemExit(f"unknown policies {unknown}; valid: {list(POLICIES)}")
+    if not args.env.startswith("jepa_mpc/Panda"):
+        kept = [p for p in policies if p in ("random", "oracle")]
+        if kept != policies:
+            log.warning("the MPC policies drive the Panda's 7 joints; on %s only %s run", args.env, kept)
+        policies = kept
+    args.out.mkdir(parents=True, exist_ok=True)
+    base = EvalSettings(env_id=args.env, goal=args.goal, checkpoint=args.checkpoint,
+                        optimizer=OPTIMIZER_OF[args.planner], num_samples=args.samples, horizon=args.horizon,
+                        iterations=args.iterations, max_steps=args.max_steps, seed=args.seed, device=args.device)
+    rows, curves, episodes = {}, {}, {}
+    tolerance = 0.05
+    for policy in policies:
+        settings = dataclasses.replace(base, policy=policy)
+        summary, results = evaluate(settings, args.episodes, args.workers)
+        rows[policy] = summary
+        curves[policy] = np.array([r.distances for r in results])
+        episodes[policy] = [dataclasses.asdict(r) | {"frames": None} for r in results]
+        log.info("%s: success %.2f [%.2f, %.2f] in %.0f s", policy, summary["success_rate"], *summary["ci95"],
+                 summary["wall_s"])
+    if args.video and "mpc" in policies:
+        settings = dataclasses.replace(base, policy="mpc", record_frames=True)
+        _, results = evaluate(settings, args.video, 1)
+        (args.out / "videos").mkdir(exist_ok=True)
+        for r in results:
+            imageio.mimsave(args.out / "videos" / f"episode_{r.index:03d}.gif", r.frames, duration=0.1, loop=0)
+    table = _table(rows)
+    print(table)
+    report = {"env": args.env, "settings": dataclasses.asdict(base), "summary": rows, "episodes": episodes}
+    (args.out / "eval.json").write_text(json.dumps(report, indent=2, default=float))
+    (args.out / "eval.txt").write_text(table + "\n")
+    _plot(rows, curves, tolerance, args.out / "eval.png", f"{args.env}, {args.goal} goal, {args.planner}")
+    log.info("wrote %s/eval.json, eval.txt, eval.png", args.out)
+    return 0 if all(s["violations"] == 0 for s in rows.values()) else 1
