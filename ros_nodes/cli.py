@@ -17,6 +17,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "bench-sim": ("jepa_mpc.sim.bench_sim", "measure physics, env-step and rendering rates of the Panda scene"),
     "bringup": ("jepa_mpc.ros_nodes.bringup", "start the sim or real ROS 2 graph (same nodes and parameters as launch/)"),
     "demo": ("jepa_mpc.ros_nodes.demo", "sim arm + MPC: reach the episode's goal, save a GIF, a plot and a summary"),
+    "goal": ("jepa_mpc.ros_nodes.goal_cli", "send a goal pose / goal image file, or capture the current frame as goal"),
     "eval": ("jepa_mpc.sim.eval_cli", "closed-loop success of the MPC beside baselines (table, JSON, plot, GIFs)"),
     "bench-planner": ("jepa_mpc.planner.bench", "measure plan latency p50/p99 of CEM, gradient and hybrid MPC"),
 }

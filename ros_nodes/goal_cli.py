@@ -1,0 +1,92 @@
+"""`jepa-mpc goal`: send the planner a goal pose, a goal image file, or capture the current frame as the goal.
+
+    jepa-mpc goal pose 0.5 0.1 0.3        # end-effector position, world frame, metres
+    jepa-mpc goal image goal.png          # any image file; resized to the model's input size by the mpc node's check
+    jepa-mpc goal capture                 # the mpc node keeps its current camera frame as the goal
+    jepa-mpc goal clear                   # no goal: the arm holds
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import time
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="kind", required=True)
+    pose = sub.add_parser("pose", help="goal end-effector position")
+    for axis in "xyz":
+        pose.add_argument(axis, type=float)
+    pose.add_argument("--frame", default="world")
+    image = sub.add_parser("image", help="goal image file (PNG/JPEG)")
+    image.add_argument("file")
+    image.add_argument("--size", type=int, default=64, help="resize to SIZExSIZE (the model's input size)")
+    sub.add_parser("capture", help="use the current camera frame as the goal")
+    sub.add_parser("clear", help="drop the goal (hold)")
+    parser.add_argument("--node", default="mpc", help="name of the mpc node")
+    parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the mpc node")
+
+
+def _wait_for_subscriber(node, publisher, timeout_s: float) -> bool:
+    import rclpy
+
+    deadline = time.monotonic() + timeout_s
+    while publisher.get_subscription_count() == 0 and time.monotonic() < deadline:
+        rclpy.spin_once(node, timeout_sec=0.05)
+    return publisher.get_subscription_count() > 0
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+    import rclpy
+    from geometry_msgs.msg import PoseStamped
+    from sensor_msgs.msg import Image
+    from std_srvs.srv import Trigger
+
+    from jepa_mpc.ros_nodes.conversions import rgb_to_image_msg
+
+    if args.kind == "pose" and not all(math.isfinite(v) for v in (args.x, args.y, args.z)):
+        raise SystemExit("pose coordinates must be finite numbers")
+    rgb = None
+    if args.kind == "image":
+        import imageio.v3 as iio
+        from PIL import Image as PILImage
+
+        try:
+            array = iio.imread(args.file)
+        except Exception as exc:  # noqa: BLE001 - imageio raises many types for unreadable files
+            raise SystemExit(f"cannot read image {args.file}: {exc}") from exc
+        rgb = np.asarray(PILImage.fromarray(np.asarray(array)[..., :3].astype(np.uint8)).convert("RGB").resize(
+            (args.size, args.size), PILImage.BILINEAR))
+    rclpy.init()
+    node = rclpy.create_node("jepa_mpc_goal_cli")
+    try:
+        stamp = node.get_clock().now().to_msg()
+        if args.kind in ("capture", "clear"):
+            client = node.create_client(Trigger, f"/{args.node}/{args.kind}_goal")
+            if not client.wait_for_service(timeout_sec=args.timeout):
+                raise SystemExit(f"service /{args.node}/{args.kind}_goal not available (is the mpc node running?)")
+            future = client.call_async(Trigger.Request())
+            rclpy.spin_until_future_complete(node, future, timeout_sec=args.timeout)
+            if not future.done() or not future.result().success:
+                raise SystemExit(f"{args.kind} failed: {future.result().message if future.done() else 'timeout'}")
+            print(future.result().message)
+            return 0
+        if args.kind == "pose":
+            pub = node.create_publisher(PoseStamped, "/goal_pose", 10)
+            msg = PoseStamped()
+            msg.header.stamp, msg.header.frame_id = stamp, args.frame
+            msg.pose.position.x, msg.pose.position.y, msg.pose.position.z = args.x, args.y, args.z
+            msg.pose.orientation.w = 1.0
+        else:
+            pub = node.create_publisher(Image, "/goal_image", 10)
+            msg = rgb_to_image_msg(rgb, stamp, "goal")
+        if not _wait_for_subscriber(node, pub, args.timeout):
+            raise SystemExit(f"nobody subscribes to {pub.topic_name} (is the mpc node running?)")
+        pub.publish(msg)
+        rclpy.spin_once(node, timeout_sec=0.2)  # let the message go out before the node is destroyed
+        print(f"sent {args.kind} goal on {pub.topic_name}")
+        return 0
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()

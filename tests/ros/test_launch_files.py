@@ -1,0 +1,91 @@
+"""The ROS 2 launch files build exactly the graph `jepa-mpc bringup` starts: same nodes, executables, parameters.
+
+`launch`/`launch_ros` are not on PyPI, so minimal stand-ins record what the launch file asks for; the executables
+must be console scripts the package installs, and the parameter files must load in rclpy.
+"""
+from __future__ import annotations
+
+import importlib.util
+import pathlib
+import sys
+import tomllib
+import types
+
+import pytest
+
+from jepa_mpc.ros_nodes.graph import GRAPHS, default_params, launch_dir
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+class _Recorder:
+    def __init__(self, *args, **kwargs):
+        self.args, self.kwargs = args, kwargs
+
+
+@pytest.fixture
+def fake_launch(monkeypatch):
+    launch = types.ModuleType("launch")
+    launch.LaunchDescription = lambda entities: list(entities)
+    actions = types.ModuleType("launch.actions")
+    actions.DeclareLaunchArgument = type("DeclareLaunchArgument", (_Recorder,), {})
+    subs = types.ModuleType("launch.substitutions")
+    subs.LaunchConfiguration = type("LaunchConfiguration", (_Recorder,), {})
+    launch_ros = types.ModuleType("launch_ros")
+    ros_actions = types.ModuleType("launch_ros.actions")
+    ros_actions.Node = type("Node", (_Recorder,), {})
+    for name, mod in {"launch": launch, "launch.actions": actions, "launch.substitutions": subs,
+                      "launch_ros": launch_ros, "launch_ros.actions": ros_actions}.items():
+        monkeypatch.setitem(sys.modules, name, mod)
+    return ros_actions.Node
+
+
+@pytest.mark.parametrize("graph, file", [("sim", "sim_arm.launch.py"), ("real", "real_arm.launch.py")])
+def test_launch_file_matches_graph(fake_launch, graph, file):
+    spec = importlib.util.spec_from_file_location(f"launch_{graph}", launch_dir() / file)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    entities = module.generate_launch_description()
+    nodes = [e for e in entities if isinstance(e, fake_launch)]
+    assert [(n.kwargs["name"], n.kwargs["executable"]) for n in nodes] == [(s.name, s.executable) for s in GRAPHS[graph]]
+    assert all(n.kwargs["package"] == "jepa_mpc" for n in nodes)
+    declared = [e for e in entities if type(e).__name__ == "DeclareLaunchArgument"]
+    assert declared[0].args[0] == "params" and declared[0].kwargs["default_value"] == str(default_params(graph))
+
+
+def test_executables_are_installed_console_scripts():
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    for specs in GRAPHS.values():
+        for spec in specs:
+            assert scripts[spec.executable] == f"{spec.module}:main"
+            module = importlib.import_module(spec.module)
+            assert callable(module.main) and hasattr(module, spec.cls)
+
+
+@pytest.mark.parametrize("graph", sorted(GRAPHS))
+def test_parameter_files_load_into_every_node_config(graph):
+    """Each node of the graph accepts its YAML block (type-checked by rclpy, value-checked by the dataclasses)."""
+    rclpy = pytest.importorskip("rclpy")
+    from jepa_mpc.ros_nodes.bringup import ros_args
+
+    context = rclpy.Context()
+    rclpy.init(args=ros_args(default_params(graph)), context=context)
+    try:
+        for spec in GRAPHS[graph]:
+            if spec.name == "sim_bridge":
+                continue  # starts a simulator; its parameters are covered by the graph tests
+            node = getattr(importlib.import_module(spec.module), spec.cls)(spec.name, context=context)
+            assert node.cfg.guardrails.workspace_hi is not None
+            node.destroy_node()
+    finally:
+        rclpy.try_shutdown(context=context)
+
+
+def test_package_xml_is_format3_ament_python():
+    import xml.etree.ElementTree as ET
+
+    root = ET.parse(ROOT / "package.xml").getroot()
+    assert root.get("format") == "3" and root.findtext("name") == "jepa_mpc"
+    assert root.find("export/build_type").text == "ament_python"
+    deps = {d.text for d in root.findall("exec_depend")}
+    assert {"rclpy", "sensor_msgs", "trajectory_msgs", "std_srvs", "diagnostic_msgs"} <= deps

@@ -1,0 +1,101 @@
+"""The whole sim graph in-process (sim_bridge + mpc with the shipped checkpoint + safety_filter), LOCALHOST discovery
+and a unique domain id: the arm reaches a pose goal, and a keep-out zone on the straight path is never entered."""
+from __future__ import annotations
+
+import time
+
+import mujoco
+import numpy as np
+import pytest
+
+rclpy = pytest.importorskip("rclpy")
+from rclpy.executors import MultiThreadedExecutor  # noqa: E402
+from trajectory_msgs.msg import JointTrajectory  # noqa: E402
+
+from jepa_mpc.ros_nodes.bringup import create_nodes, ros_args  # noqa: E402
+from jepa_mpc.ros_nodes.conversions import trajectory_to_array  # noqa: E402
+from jepa_mpc.ros_nodes.demo import Operator  # noqa: E402
+from jepa_mpc.ros_nodes.graph import GRAPHS, default_params  # noqa: E402
+from jepa_mpc.ros_nodes.sim_bridge import PANDA_ROS_JOINTS  # noqa: E402
+from jepa_mpc.sim.panda_scene import EE_SITE, load_model  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+
+def _episode_endpoints(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Start and goal EE positions of the sim bridge's first episode for `seed` (same env, same seed)."""
+    import gymnasium
+
+    import jepa_mpc.sim  # noqa: F401
+
+    env = gymnasium.make("jepa_mpc/PandaReach-v0").unwrapped
+    env.reset(seed=seed)
+    start, goal = env.ee_pos, env.goal_pos.copy()
+    env.close()
+    return start, goal
+
+
+def _run_graph(seed: int, extra_args: list[str], timeout_s: float, until_distance: float | None):
+    """Spin the sim graph with a pose goal; returns (operator, every commanded trajectory point [N, 7])."""
+    context = rclpy.Context()
+    rclpy.init(args=[*ros_args(default_params("sim")), "-p", f"sim_bridge:seed:={seed}", *extra_args],
+               context=context)
+    nodes, commands, executor, op = [], [], None, None
+    try:
+        nodes = create_nodes(GRAPHS["sim"], context)
+        op = Operator(context, "pose")
+        op.node.create_subscription(
+            JointTrajectory, "/joint_trajectory_controller/joint_trajectory",
+            lambda m: commands.append(trajectory_to_array(m, PANDA_ROS_JOINTS)[0]), 50)
+        executor = MultiThreadedExecutor(num_threads=4, context=context)
+        for node in (*nodes, op.node):
+            executor.add_node(node)
+        start, settled = time.monotonic(), 0
+        while time.monotonic() - start < timeout_s:
+            executor.spin_once(timeout_sec=0.05)
+            op.send_goal()
+            if until_distance is not None and op.trace and op.trace[-1]["distance"] <= until_distance:
+                settled += 1
+                if settled > 20:
+                    break
+        return op, np.vstack(commands) if commands else np.zeros((0, 7))
+    finally:
+        if executor is not None:
+            executor.shutdown(timeout_sec=2.0)
+        if op is not None:
+            op.node.destroy_node()
+        for node in reversed(nodes):
+            if hasattr(node, "_stop_thread"):
+                node._stop_thread()
+            node.destroy_node()
+        rclpy.try_shutdown(context=context)
+
+
+def test_reaches_pose_goal_with_shipped_checkpoint():
+    op, commands = _run_graph(seed=3, extra_args=[], timeout_s=45.0, until_distance=0.05)
+    assert op.goal_sent and len(commands), "the graph must come up and command the arm"
+    assert op.distance <= 0.05, f"final distance {op.distance:.3f} m after 45 s"
+
+
+def test_keep_out_zone_on_straight_path_is_never_entered():
+    seed = next(s for s in range(50) if np.linalg.norm(np.subtract(*_episode_endpoints(s))) > 0.25)
+    start, goal = _episode_endpoints(seed)
+    center, radius = (start + goal) / 2, 0.04
+    sphere = ",".join(f"{v:.4f}" for v in (*center, radius))
+    op, commands = _run_graph(seed=seed, extra_args=["-p", f"mpc:guardrails.keep_out_spheres:=[{sphere}]",
+                                                      "-p", f"safety_filter:guardrails.keep_out_spheres:=[{sphere}]"],
+                              timeout_s=25.0, until_distance=None)
+    assert len(commands) > 50
+    model = load_model()
+    data = mujoco.MjData(model)
+    ee_of = []
+    for q in commands:
+        data.qpos[:7] = q
+        mujoco.mj_kinematics(model, data)
+        ee_of.append(data.site(EE_SITE).xpos.copy())
+    ee_of = np.array(ee_of)
+    assert np.linalg.norm(ee_of - center, axis=1).min() >= radius, "a command put the EE inside the zone"
+    travelled = np.linalg.norm(ee_of - start, axis=1).max()
+    assert travelled > 0.03, "the arm should move towards the goal, not just freeze"
+    measured = [r["distance"] for r in op.trace]
+    assert min(measured) < np.linalg.norm(goal - start) - 0.02, "it made progress towards the goal"
