@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 
+from jepa_mpc.ros_nodes.params import param
 from jepa_mpc.planner.config import BoxZone, GuardrailConfig, SpeedZone, SphereZone
 
-
-def _h(text: str) -> dict:
-    return {"help": text}
 
 
 def _chunks(values, size: int, name: str) -> list[tuple[float, ...]]:
@@ -27,17 +25,17 @@ def _chunks(values, size: int, name: str) -> list[tuple[float, ...]]:
 class GuardrailParams:
     """The user-facing guardrail settings (metres, radians, seconds; world frame)."""
 
-    workspace_lo: tuple = dataclasses.field(default=(-0.3, -0.8, 0.0), metadata=_h("EE workspace box low corner"))
-    workspace_hi: tuple = dataclasses.field(default=(0.9, 0.8, 1.2), metadata=_h("EE workspace box high corner"))
-    keep_out_spheres: tuple = dataclasses.field(default=(), metadata=_h("keep-out spheres [cx,cy,cz,r,...]"))
-    keep_out_boxes: tuple = dataclasses.field(default=(), metadata=_h("keep-out boxes [lo xyz, hi xyz, ...]"))
-    speed_zone_spheres: tuple = dataclasses.field(default=(), metadata=_h(
-        "slow zones [cx,cy,cz,r,max_ee_speed_m_s,...]"))
-    table_z_m: float = dataclasses.field(default=0.0, metadata=_h("table top height"))
-    table_margin_m: float = dataclasses.field(default=0.01, metadata=_h("clearance above the table"))
-    joint_margin_rad: float = dataclasses.field(default=0.02, metadata=_h("joint limits tightened by this"))
-    joint_lower: tuple = dataclasses.field(default=(), metadata=_h("7 joint lower limits; empty: the MJCF's"))
-    joint_upper: tuple = dataclasses.field(default=(), metadata=_h("7 joint upper limits; empty: the MJCF's"))
+    workspace_lo: tuple = param((-0.3, -0.8, 0.0), "EE workspace box low corner")
+    workspace_hi: tuple = param((0.9, 0.8, 1.2), "EE workspace box high corner")
+    keep_out_spheres: tuple = param((), "keep-out spheres [cx,cy,cz,r,...]")
+    keep_out_boxes: tuple = param((), "keep-out boxes [lo xyz, hi xyz, ...]")
+    speed_zone_spheres: tuple = param((), 
+        "slow zones [cx,cy,cz,r,max_ee_speed_m_s,...]")
+    table_z_m: float = param(0.0, "table top height")
+    table_margin_m: float = param(0.01, "clearance above the table")
+    joint_margin_rad: float = param(0.02, "joint limits tightened by this")
+    joint_lower: tuple = param((), "7 joint lower limits; empty: the MJCF's")
+    joint_upper: tuple = param((), "7 joint upper limits; empty: the MJCF's")
 
     def __post_init__(self) -> None:
         self.to_config()  # validates every value, with GuardrailConfig's messages

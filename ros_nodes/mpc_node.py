@@ -35,43 +35,39 @@ from jepa_mpc.ros_nodes.conversions import (
     trajectory_to_array,
 )
 from jepa_mpc.ros_nodes.guardrail_params import GuardrailParams
-from jepa_mpc.ros_nodes.params import declare_config, validating_callback
+from jepa_mpc.ros_nodes.params import declare_config, param, validating_callback
 from jepa_mpc.ros_nodes.sim_bridge import PANDA_ROS_JOINTS
 
-
-def _h(text: str, **kw) -> dict:
-    return {"help": text, **kw}
 
 
 @dataclasses.dataclass(frozen=True)
 class MpcNodeConfig:
     """Parameters of the MPC node; `to_planner_configs()` turns them into planner.config objects."""
 
-    checkpoint: str = dataclasses.field(default="", metadata=_h("world-model checkpoint; empty: the shipped one",
-                                                                 read_only=True))
-    device: str = dataclasses.field(default="auto", metadata=_h("auto | cpu | cuda", read_only=True))
-    torch_threads: int = dataclasses.field(default=1, metadata=_h(
-        "CPU threads for torch (1 avoids contention with the other nodes on small machines)", read_only=True))
-    optimizer: str = dataclasses.field(default="cem", metadata=_h("cem | gradient | hybrid"))
-    horizon: int = dataclasses.field(default=10, metadata=_h("planned steps H"))
-    num_samples: int = dataclasses.field(default=512, metadata=_h("CEM samples K"))
-    iterations: int = dataclasses.field(default=3, metadata=_h("CEM iterations"))
-    num_elites: int = dataclasses.field(default=32, metadata=_h("CEM elites"))
-    gradient_steps: int = dataclasses.field(default=20, metadata=_h("Adam steps (gradient, hybrid)"))
-    plan_budget_s: float = dataclasses.field(default=0.0, metadata=_h("anytime deadline per plan; 0: none"))
-    goal_energy_weight: float = dataclasses.field(default=1.0, metadata=_h("weight of ||z_H - z_goal||"))
-    pose_weight: float = dataclasses.field(default=1.0, metadata=_h("weight of the EE-to-goal-pose distance"))
-    action_magnitude_weight: float = dataclasses.field(default=0.01, metadata=_h("weight of |a|^2"))
-    action_rate_weight: float = dataclasses.field(default=0.01, metadata=_h("weight of |a_t - a_{t-1}|^2"))
-    goal_norm: str = dataclasses.field(default="l2", metadata=_h("l1 | l2 latent distance"))
-    control_period_s: float = dataclasses.field(default=0.1, metadata=_h("planning period", read_only=True))
-    max_step_rad: float = dataclasses.field(default=0.05, metadata=_h("joint change per action unit",
-                                                                       read_only=True))
-    max_obs_age_s: float = dataclasses.field(default=0.25, metadata=_h("older observations: no plan"))
-    joint_names: tuple = dataclasses.field(default=PANDA_ROS_JOINTS, metadata=_h("ROS names of the 7 arm joints"))
-    image_topic: str = dataclasses.field(default="/camera/image_raw", metadata=_h("camera", read_only=True))
-    command_topic: str = dataclasses.field(default="/joint_trajectory_controller/joint_trajectory",
-                                           metadata=_h("what the arm is commanded (read back)", read_only=True))
+    checkpoint: str = param("", "world-model checkpoint; empty: the shipped one",
+                                                                 read_only=True)
+    device: str = param("auto", "auto | cpu | cuda", read_only=True)
+    torch_threads: int = param(1, 
+        "CPU threads for torch (1 avoids contention with the other nodes on small machines)", read_only=True)
+    optimizer: str = param("cem", "cem | gradient | hybrid")
+    horizon: int = param(10, "planned steps H")
+    num_samples: int = param(512, "CEM samples K")
+    iterations: int = param(3, "CEM iterations")
+    num_elites: int = param(32, "CEM elites")
+    gradient_steps: int = param(20, "Adam steps (gradient, hybrid)")
+    plan_budget_s: float = param(0.0, "anytime deadline per plan; 0: none")
+    goal_energy_weight: float = param(1.0, "weight of ||z_H - z_goal||")
+    pose_weight: float = param(1.0, "weight of the EE-to-goal-pose distance")
+    action_magnitude_weight: float = param(0.01, "weight of |a|^2")
+    action_rate_weight: float = param(0.01, "weight of |a_t - a_{t-1}|^2")
+    goal_norm: str = param("l2", "l1 | l2 latent distance")
+    control_period_s: float = param(0.1, "planning period", read_only=True)
+    max_step_rad: float = param(0.05, "joint change per action unit",
+                                                                       read_only=True)
+    max_obs_age_s: float = param(0.25, "older observations: no plan")
+    joint_names: tuple = param(PANDA_ROS_JOINTS, "ROS names of the 7 arm joints")
+    image_topic: str = param("/camera/image_raw", "camera", read_only=True)
+    command_topic: str = param("/joint_trajectory_controller/joint_trajectory", "what the arm is commanded (read back)", read_only=True)
     guardrails: GuardrailParams = dataclasses.field(default_factory=GuardrailParams)
 
     def __post_init__(self) -> None:

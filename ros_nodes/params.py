@@ -2,7 +2,8 @@
 
 Each dataclass field becomes a parameter (nested dataclasses get a dotted prefix, e.g. `cem.samples`), with the
 field's default and its `metadata["help"]` as description. Setting a parameter rebuilds the dataclass; a value the
-dataclass rejects is refused with its ValueError message. One mapping, no duplicated defaults.
+dataclass rejects is refused with its ValueError message. One mapping, no duplicated defaults. ROS imports happen inside the functions, so the config dataclasses that use
+`param` import without ROS.
 """
 from __future__ import annotations
 
@@ -10,7 +11,27 @@ import dataclasses
 import typing
 from typing import Any
 
-from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+
+
+def param(default: Any, help_text: str, read_only: bool = False) -> Any:
+    """A config field that becomes a documented ROS parameter (read_only: settable at start-up only)."""
+    return dataclasses.field(default=default, metadata={"help": help_text, "read_only": read_only})
+
+
+def spin_node_main(node_cls: type, args=None) -> None:
+    """`ros2 run` entry point for a plain node: init, spin until Ctrl-C or shutdown, clean up."""
+    import rclpy
+    from rclpy.executors import ExternalShutdownException
+
+    rclpy.init(args=args)
+    node = node_cls()
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
 
 
 def _default(field: dataclasses.Field) -> Any:
@@ -65,6 +86,8 @@ def build(cls: type, values: dict[str, Any], prefix: str = "") -> Any:
 
 def declare_config(node, cls: type, prefix: str = "", instance: Any = None) -> Any:
     """Declare every field of `cls` as a parameter of `node` and return the validated config."""
+    from rcl_interfaces.msg import ParameterDescriptor
+
     flat = flatten(cls, prefix, instance)
     for name, (default, help_text, read_only) in flat.items():
         # An empty list has no element type in ROS; let the first value set (YAML or CLI) decide it.
@@ -77,6 +100,8 @@ def declare_config(node, cls: type, prefix: str = "", instance: Any = None) -> A
 
 def validating_callback(node, cls: type, prefix: str = "", on_valid=None):
     """An on-set-parameters callback that accepts a change only if `cls` still constructs; calls on_valid(cfg)."""
+    from rcl_interfaces.msg import SetParametersResult
+
     names = set(flatten(cls, prefix))
 
     def callback(params) -> SetParametersResult:

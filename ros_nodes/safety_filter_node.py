@@ -13,7 +13,6 @@ import math
 import threading
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
@@ -33,30 +32,26 @@ from jepa_mpc.ros_nodes.conversions import (
     trajectory_to_array,
 )
 from jepa_mpc.ros_nodes.guardrail_params import GuardrailParams
-from jepa_mpc.ros_nodes.params import declare_config
+from jepa_mpc.ros_nodes.params import declare_config, param, spin_node_main
 from jepa_mpc.ros_nodes.sim_bridge import PANDA_ROS_JOINTS
 from jepa_mpc.sim.arm_control import ArmControlConfig
 
-
-def _h(text: str, **kw) -> dict:
-    return {"help": text, **kw}
 
 
 @dataclasses.dataclass(frozen=True)
 class SafetyFilterNodeConfig:
     """Parameters of the safety filter node (guardrails under `guardrails.`)."""
 
-    joint_names: tuple = dataclasses.field(default=PANDA_ROS_JOINTS, metadata=_h("ROS names of the 7 arm joints"))
-    control_period_s: float = dataclasses.field(default=0.1, metadata=_h("tick period", read_only=True))
-    max_step_rad: float = dataclasses.field(default=0.05, metadata=_h("largest joint change per period"))
-    max_joint_state_age_s: float = dataclasses.field(default=0.25, metadata=_h("older joint states: hold"))
-    max_image_age_s: float = dataclasses.field(default=0.25, metadata=_h("older camera frames: hold; 0 disables"))
-    max_plan_age_s: float = dataclasses.field(default=0.25, metadata=_h("older plans: hold"))
-    plan_topic: str = dataclasses.field(default="/planned_trajectory", metadata=_h("input", read_only=True))
-    command_topic: str = dataclasses.field(default="/joint_trajectory_controller/joint_trajectory",
-                                           metadata=_h("output to the arm's controller", read_only=True))
-    image_topic: str = dataclasses.field(default="/camera/image_raw", metadata=_h("watched for staleness",
-                                                                                    read_only=True))
+    joint_names: tuple = param(PANDA_ROS_JOINTS, "ROS names of the 7 arm joints")
+    control_period_s: float = param(0.1, "tick period", read_only=True)
+    max_step_rad: float = param(0.05, "largest joint change per period")
+    max_joint_state_age_s: float = param(0.25, "older joint states: hold")
+    max_image_age_s: float = param(0.25, "older camera frames: hold; 0 disables")
+    max_plan_age_s: float = param(0.25, "older plans: hold")
+    plan_topic: str = param("/planned_trajectory", "input", read_only=True)
+    command_topic: str = param("/joint_trajectory_controller/joint_trajectory", "output to the arm's controller", read_only=True)
+    image_topic: str = param("/camera/image_raw", "watched for staleness",
+                                                                                    read_only=True)
     guardrails: GuardrailParams = dataclasses.field(default_factory=GuardrailParams)
 
     def __post_init__(self) -> None:
@@ -201,16 +196,7 @@ class SafetyFilterNode(Node):
 
 def main(args=None) -> None:
     """`ros2 run jepa_mpc jepa_mpc_safety_filter` entry point."""
-    rclpy.init(args=args)
-    node = SafetyFilterNode()
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-
+    spin_node_main(SafetyFilterNode, args)
 
 if __name__ == "__main__":
     main()

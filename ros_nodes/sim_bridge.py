@@ -14,7 +14,6 @@ import threading
 import time
 
 import numpy as np
-import rclpy
 from geometry_msgs.msg import PoseStamped
 from rclpy.node import Node
 from rclpy.qos import QoSDurabilityPolicy, QoSProfile, QoSReliabilityPolicy, qos_profile_sensor_data
@@ -32,7 +31,7 @@ from jepa_mpc.ros_nodes.conversions import (
     stamp_to_s,
     trajectory_to_array,
 )
-from jepa_mpc.ros_nodes.params import declare_config
+from jepa_mpc.ros_nodes.params import declare_config, param, spin_node_main
 from jepa_mpc.sim.trajectory_follower import TrajectoryFollower
 
 PANDA_ROS_JOINTS = tuple(f"panda_joint{i}" for i in range(1, 8))
@@ -41,28 +40,23 @@ LATCHED = QoSProfile(depth=1, durability=QoSDurabilityPolicy.TRANSIENT_LOCAL,
                      reliability=QoSReliabilityPolicy.RELIABLE)
 
 
-def _h(text: str, **kw) -> dict:
-    return {"help": text, **kw}
-
 
 @dataclasses.dataclass(frozen=True)
 class SimBridgeConfig:
     """Parameters of the sim bridge node."""
 
-    task: str = dataclasses.field(default="reach", metadata=_h("'reach' or 'push'", read_only=True))
-    image_size: int = dataclasses.field(default=64, metadata=_h("camera image size, pixels", read_only=True))
-    seed: int = dataclasses.field(default=0, metadata=_h("seed of the first episode; +1 per reset"))
-    control_period_s: float = dataclasses.field(default=0.1, metadata=_h("simulated time per tick", read_only=True))
-    rate_factor: float = dataclasses.field(default=1.0, metadata=_h("sim speed / real time; != 1 publishes /clock"))
-    camera_pos: tuple = dataclasses.field(default=(1.6, 0.9, 1.05), metadata=_h("camera position, m", read_only=True))
-    camera_lookat: tuple = dataclasses.field(default=(0.35, 0.0, 0.25), metadata=_h("camera target, m",
-                                                                                       read_only=True))
-    camera_frame_id: str = dataclasses.field(default="camera_color_optical_frame", metadata=_h("image frame id"))
-    joint_names: tuple = dataclasses.field(default=PANDA_ROS_JOINTS, metadata=_h("ROS names of the 7 arm joints"))
-    trajectory_topic: str = dataclasses.field(default="/joint_trajectory_controller/joint_trajectory",
-                                              metadata=_h("JTC command topic", read_only=True))
-    forward_topic: str = dataclasses.field(default="/forward_position_controller/commands",
-                                           metadata=_h("forward position controller topic", read_only=True))
+    task: str = param("reach", "'reach' or 'push'", read_only=True)
+    image_size: int = param(64, "camera image size, pixels", read_only=True)
+    seed: int = param(0, "seed of the first episode; +1 per reset")
+    control_period_s: float = param(0.1, "simulated time per tick", read_only=True)
+    rate_factor: float = param(1.0, "sim speed / real time; != 1 publishes /clock")
+    camera_pos: tuple = param((1.6, 0.9, 1.05), "camera position, m", read_only=True)
+    camera_lookat: tuple = param((0.35, 0.0, 0.25), "camera target, m",
+                                                                                       read_only=True)
+    camera_frame_id: str = param("camera_color_optical_frame", "image frame id")
+    joint_names: tuple = param(PANDA_ROS_JOINTS, "ROS names of the 7 arm joints")
+    trajectory_topic: str = param("/joint_trajectory_controller/joint_trajectory", "JTC command topic", read_only=True)
+    forward_topic: str = param("/forward_position_controller/commands", "forward position controller topic", read_only=True)
 
     def __post_init__(self) -> None:
         if self.task not in ("reach", "push"):
@@ -227,16 +221,7 @@ class SimBridgeNode(Node):
 
 def main(args=None) -> None:
     """`ros2 run jepa_mpc sim_bridge` entry point."""
-    rclpy.init(args=args)
-    node = SimBridgeNode()
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-
+    spin_node_main(SimBridgeNode, args)
 
 if __name__ == "__main__":
     main()
