@@ -1,0 +1,1 @@
+"""World-model tests: shapes, losses, collapse detection, checkpoints, training, probes."""
