@@ -7,6 +7,7 @@ files as the launch files and stop cleanly on Ctrl-C / SIGTERM.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import os
@@ -27,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="YAML parameter file (default: launch/sim_arm.yaml or launch/real_arm.yaml)")
     parser.add_argument("--processes", choices=["one", "per-node"], default="one",
                         help="all nodes in this process, or one process per node")
-    parser.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0: run until Ctrl-C)")
+    parser.add_argument("--duration", type=float, default=0.0, help="stop after N seconds (0: until Ctrl-C)")
 
 
 def ros_args(params: pathlib.Path) -> list[str]:
@@ -93,10 +94,8 @@ def run_per_process(specs: tuple[NodeSpec, ...], params: pathlib.Path, duration_
                                  env=os.environ.copy()) for spec in specs]
     try:
         if duration_s > 0:
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 children[0].wait(timeout=duration_s)
-            except subprocess.TimeoutExpired:
-                pass
         else:
             for child in children:
                 child.wait()

@@ -15,11 +15,15 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "inspect-data": ("jepa_mpc.sim.inspect_data", "verify a dataset's checksums and print its statistics"),
     "train": ("jepa_mpc.models.train", "train the JEPA world model on a collected dataset"),
     "bench-sim": ("jepa_mpc.sim.bench_sim", "measure physics, env-step and rendering rates of the Panda scene"),
-    "bringup": ("jepa_mpc.ros_nodes.bringup", "start the sim or real ROS 2 graph (same nodes and parameters as launch/)"),
+    "bringup": ("jepa_mpc.ros_nodes.bringup", "start the sim or real ROS 2 graph (same nodes and YAML as launch/)"),
     "demo": ("jepa_mpc.ros_nodes.demo", "sim arm + MPC: reach the episode's goal, save a GIF, a plot and a summary"),
     "goal": ("jepa_mpc.ros_nodes.goal_cli", "send a goal pose / goal image file, or capture the current frame as goal"),
     "eval": ("jepa_mpc.sim.eval_cli", "closed-loop success of the MPC beside baselines (table, JSON, plot, GIFs)"),
     "bench-planner": ("jepa_mpc.planner.bench", "measure plan latency p50/p99 of CEM, gradient and hybrid MPC"),
+    "guardrail-test": ("jepa_mpc.planner.guardrail_campaign",
+                       "property-based guardrail campaign on your params; exit 1 on any violation"),
+    "record": ("jepa_mpc.ros_nodes.recorder", "record the graph's topics to a rosbag2 MCAP file (Ctrl-C finalizes it)"),
+    "replay": ("jepa_mpc.ros_nodes.replay", "publish a recorded MCAP bag with its original timing"),
 }
 
 

@@ -100,7 +100,8 @@ def trajectory_to_array(msg: JointTrajectory, joint_names) -> tuple[np.ndarray, 
     rows, times = [], []
     for point in msg.points:
         if len(point.positions) != len(msg.joint_names):
-            raise MessageError(f"trajectory point has {len(point.positions)} positions for {len(msg.joint_names)} joints")
+            raise MessageError(f"trajectory point has {len(point.positions)} positions for "
+                               f"{len(msg.joint_names)} joints")
         rows.append(np.asarray(point.positions, dtype=np.float64)[order])
         times.append(point.time_from_start.sec + point.time_from_start.nanosec * 1e-9)
     positions = np.stack(rows)

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from jepa_mpc.ros_nodes.params import param
 from jepa_mpc.planner.config import BoxZone, GuardrailConfig, SpeedZone, SphereZone
-
+from jepa_mpc.ros_nodes.params import param
 
 
 def _chunks(values, size: int, name: str) -> list[tuple[float, ...]]:
@@ -29,7 +28,7 @@ class GuardrailParams:
     workspace_hi: tuple = param((0.9, 0.8, 1.2), "EE workspace box high corner")
     keep_out_spheres: tuple = param((), "keep-out spheres [cx,cy,cz,r,...]")
     keep_out_boxes: tuple = param((), "keep-out boxes [lo xyz, hi xyz, ...]")
-    speed_zone_spheres: tuple = param((), 
+    speed_zone_spheres: tuple = param((),
         "slow zones [cx,cy,cz,r,max_ee_speed_m_s,...]")
     table_z_m: float = param(0.0, "table top height")
     table_margin_m: float = param(0.01, "clearance above the table")

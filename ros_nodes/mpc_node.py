@@ -39,7 +39,6 @@ from jepa_mpc.ros_nodes.params import declare_config, param, validating_callback
 from jepa_mpc.ros_nodes.sim_bridge import PANDA_ROS_JOINTS
 
 
-
 @dataclasses.dataclass(frozen=True)
 class MpcNodeConfig:
     """Parameters of the MPC node; `to_planner_configs()` turns them into planner.config objects."""
@@ -47,7 +46,7 @@ class MpcNodeConfig:
     checkpoint: str = param("", "world-model checkpoint; empty: the shipped one",
                                                                  read_only=True)
     device: str = param("auto", "auto | cpu | cuda", read_only=True)
-    torch_threads: int = param(1, 
+    torch_threads: int = param(1,
         "CPU threads for torch (1 avoids contention with the other nodes on small machines)", read_only=True)
     optimizer: str = param("cem", "cem | gradient | hybrid")
     horizon: int = param(10, "planned steps H")
@@ -67,7 +66,8 @@ class MpcNodeConfig:
     max_obs_age_s: float = param(0.25, "older observations: no plan")
     joint_names: tuple = param(PANDA_ROS_JOINTS, "ROS names of the 7 arm joints")
     image_topic: str = param("/camera/image_raw", "camera", read_only=True)
-    command_topic: str = param("/joint_trajectory_controller/joint_trajectory", "what the arm is commanded (read back)", read_only=True)
+    command_topic: str = param("/joint_trajectory_controller/joint_trajectory",
+                               "what the arm is commanded (read back)", read_only=True)
     guardrails: GuardrailParams = dataclasses.field(default_factory=GuardrailParams)
 
     def __post_init__(self) -> None:
@@ -176,12 +176,12 @@ class MpcNode(LifecycleNode):
 
     def _build_planners(self, cfg: MpcNodeConfig) -> dict:
         """Load the world model and build one MPC per goal kind; one warm-up plan to pay start-up costs now."""
+        import torch
+
+        from jepa_mpc.models.shipped import resolve_checkpoint
         from jepa_mpc.models.world_model import WorldModel
         from jepa_mpc.planner.mpc import RecedingHorizonMPC
-        from jepa_mpc.models.shipped import resolve_checkpoint
         from jepa_mpc.sim.panda_scene import load_model
-
-        import torch
 
         torch.set_num_threads(cfg.torch_threads)
         path = resolve_checkpoint(cfg.checkpoint)

@@ -2,15 +2,14 @@
 
 Each dataclass field becomes a parameter (nested dataclasses get a dotted prefix, e.g. `cem.samples`), with the
 field's default and its `metadata["help"]` as description. Setting a parameter rebuilds the dataclass; a value the
-dataclass rejects is refused with its ValueError message. One mapping, no duplicated defaults. ROS imports happen inside the functions, so the config dataclasses that use
-`param` import without ROS.
+dataclass rejects is refused with its ValueError message. One mapping, no duplicated defaults.
+ROS imports happen inside the functions, so the config dataclasses that use `param` import without ROS.
 """
 from __future__ import annotations
 
 import dataclasses
 import typing
 from typing import Any
-
 
 
 def param(default: Any, help_text: str, read_only: bool = False) -> Any:

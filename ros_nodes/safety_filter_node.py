@@ -37,7 +37,6 @@ from jepa_mpc.ros_nodes.sim_bridge import PANDA_ROS_JOINTS
 from jepa_mpc.sim.arm_control import ArmControlConfig
 
 
-
 @dataclasses.dataclass(frozen=True)
 class SafetyFilterNodeConfig:
     """Parameters of the safety filter node (guardrails under `guardrails.`)."""
@@ -49,7 +48,8 @@ class SafetyFilterNodeConfig:
     max_image_age_s: float = param(0.25, "older camera frames: hold; 0 disables")
     max_plan_age_s: float = param(0.25, "older plans: hold")
     plan_topic: str = param("/planned_trajectory", "input", read_only=True)
-    command_topic: str = param("/joint_trajectory_controller/joint_trajectory", "output to the arm's controller", read_only=True)
+    command_topic: str = param("/joint_trajectory_controller/joint_trajectory",
+                               "output to the arm's controller", read_only=True)
     image_topic: str = param("/camera/image_raw", "watched for staleness",
                                                                                     read_only=True)
     guardrails: GuardrailParams = dataclasses.field(default_factory=GuardrailParams)

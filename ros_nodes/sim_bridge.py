@@ -56,7 +56,8 @@ class SimBridgeConfig:
     camera_frame_id: str = param("camera_color_optical_frame", "image frame id")
     joint_names: tuple = param(PANDA_ROS_JOINTS, "ROS names of the 7 arm joints")
     trajectory_topic: str = param("/joint_trajectory_controller/joint_trajectory", "JTC command topic", read_only=True)
-    forward_topic: str = param("/forward_position_controller/commands", "forward position controller topic", read_only=True)
+    forward_topic: str = param("/forward_position_controller/commands", "forward position controller topic",
+                               read_only=True)
 
     def __post_init__(self) -> None:
         if self.task not in ("reach", "push"):

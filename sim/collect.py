@@ -107,7 +107,6 @@ def _check_or_write_meta(out: pathlib.Path, meta: dict, resume: bool) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gymnasium.envs.registration import EnvSpec  # noqa: F401  (fail early if gymnasium is missing)
 
     import jepa_mpc.sim  # noqa: F401
     from jepa_mpc.sim.registration import MAX_EPISODE_STEPS

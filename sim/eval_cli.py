@@ -57,8 +57,9 @@ def _plot(rows: dict[str, dict], curves: dict[str, np.ndarray], tolerance: float
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
     names = list(rows)
-    rates = [rows[n]["success_rate"] for n in names]
-    err = np.clip(np.array([[r - rows[n]["ci95"][0], rows[n]["ci95"][1] - r] for n, r in zip(names, rates)]).T, 0, 1)
+    rates = np.array([rows[n]["success_rate"] for n in names])
+    bounds = np.array([rows[n]["ci95"] for n in names])  # [P, 2]
+    err = np.clip(np.stack([rates - bounds[:, 0], bounds[:, 1] - rates]), 0, 1)  # [2, P] for yerr
     ax1.bar(names, rates, yerr=err, capsize=6, color=[f"C{i}" for i in range(len(names))])  # same colours as the curves
     ax1.set_ylim(0, 1.05)
     ax1.set_ylabel("success rate (95% Wilson CI)")

@@ -108,5 +108,5 @@ def draw_policy_name(rng: np.random.Generator, task: str, mix: str = "mix") -> s
     """Policy for one episode: a fixed name, or a draw from POLICY_MIXES[task] when mix == 'mix'."""
     if mix != "mix":
         return mix
-    names, probs = zip(*POLICY_MIXES[task].items())
+    names, probs = list(POLICY_MIXES[task]), list(POLICY_MIXES[task].values())
     return str(rng.choice(names, p=probs))

@@ -7,22 +7,21 @@ faster and the images are still informative for a 64x64 encoder.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import gc
 import os
 import sys
 import weakref
 
-_LIVE_RENDERERS: "weakref.WeakSet" = weakref.WeakSet()
+_LIVE_RENDERERS: weakref.WeakSet = weakref.WeakSet()
 
 
 def _close_live_renderers() -> None:
     """Free GL contexts before interpreter teardown (PyOpenGL raises if they are freed after it unloads)."""
     gc.collect()  # renderers in unreachable cycles are finalised now, while the GL display still exists
     for renderer in list(_LIVE_RENDERERS):
-        try:
+        with contextlib.suppress(Exception):  # best effort at exit; the process is ending anyway
             renderer.close()
-        except Exception:  # noqa: BLE001 - best effort at exit; the process is ending anyway
-            pass
 
 
 class RenderingUnavailableError(RuntimeError):

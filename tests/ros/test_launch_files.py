@@ -8,10 +8,10 @@ from __future__ import annotations
 import importlib.util
 import pathlib
 import sys
-import tomllib
 import types
 
 import pytest
+import tomllib
 
 from jepa_mpc.ros_nodes.graph import GRAPHS, default_params, launch_dir
 
@@ -47,7 +47,8 @@ def test_launch_file_matches_graph(fake_launch, graph, file):
     spec.loader.exec_module(module)
     entities = module.generate_launch_description()
     nodes = [e for e in entities if isinstance(e, fake_launch)]
-    assert [(n.kwargs["name"], n.kwargs["executable"]) for n in nodes] == [(s.name, s.executable) for s in GRAPHS[graph]]
+    expected = [(s.name, s.executable) for s in GRAPHS[graph]]
+    assert [(n.kwargs["name"], n.kwargs["executable"]) for n in nodes] == expected
     assert all(n.kwargs["package"] == "jepa_mpc" for n in nodes)
     declared = [e for e in entities if type(e).__name__ == "DeclareLaunchArgument"]
     assert declared[0].args[0] == "params" and declared[0].kwargs["default_value"] == str(default_params(graph))

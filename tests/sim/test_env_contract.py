@@ -47,7 +47,7 @@ def test_same_seed_same_episode(env_id):
             trace.append(env.step(a)[0])
         env.close()
         runs.append(trace)
-    for a, b in zip(*runs):
+    for a, b in zip(*runs, strict=True):
         for key in OBS_KEYS:
             np.testing.assert_array_equal(a[key], b[key], err_msg=key)
 
