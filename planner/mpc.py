@@ -221,6 +221,7 @@ class RecedingHorizonMPC:
             or image.dtype != np.uint8
             or image.ndim != 3
             or image.shape[-1] != 3
+            or min(image.shape[:2]) < 1
         ):
             status = PlanStatus.INVALID_INPUT
         elif now - stamp > self.cfg.max_obs_age_s:

@@ -186,6 +186,9 @@ class MpcNode(LifecycleNode):
         torch.set_num_threads(cfg.torch_threads)
         path = resolve_checkpoint(cfg.checkpoint)
         world_model = WorldModel.from_checkpoint(path, device=cfg.device).eval()
+        if world_model.cfg.encoder.proprio_dim > 0:
+            raise ValueError(f"{path} encodes proprioception ({world_model.cfg.encoder.proprio_key}); the mpc node "
+                             "plans from images alone, so use an image-only checkpoint")
         mpc_cfg, image_costs, pose_costs, guardrails = cfg.to_planner_configs()
         model = load_model()
         planners = {
@@ -296,9 +299,15 @@ class MpcNode(LifecycleNode):
                     seen_goal_version = goal_version
                 obs = Observation(image=frame[0], q=joints[0], stamp_s=min(frame[1], joints[1]),
                                   q_target=commanded)
-                tick = planner.step(obs, now_s=self.now_s())
-                self.last_tick = tick
-                self._publish(tick, commanded if commanded is not None else joints[0])
+                try:
+                    tick = planner.step(obs, now_s=self.now_s())
+                except Exception as exc:  # noqa: BLE001 - a planner bug must not kill the thread; no plan = hold
+                    self.get_logger().error(f"planning failed: {exc!r}", throttle_duration_sec=1.0)
+                    self._diag(DiagnosticStatus.ERROR, f"planning failed: {exc!r}", {})
+                    planner.reset()
+                else:
+                    self.last_tick = tick
+                    self._publish(tick, commanded if commanded is not None else joints[0])
             next_tick += period
             self._stop.wait(max(0.0, next_tick - time.monotonic()))
             if time.monotonic() - next_tick > period:

@@ -83,6 +83,7 @@ class SafetyFilterNode(Node):
         self._plan: np.ndarray | None = None
         self._plan_stamp = -math.inf
         self._last_sent: np.ndarray | None = None
+        self._prev_sent: np.ndarray | None = None
         self.estopped = False
         self.last_decision = "waiting for joint states"
         self.counts = {"sent": 0, "hold": 0, "rejected_msgs": 0}
@@ -164,7 +165,10 @@ class SafetyFilterNode(Node):
         if why is not None:
             self._hold(why, q)
             return
-        command, report = self.filter.filter(plan, q, q_stamp, now, q_reference=self._last_sent)
+        qd_ref = None
+        if self._last_sent is not None and self._prev_sent is not None:
+            qd_ref = (self._last_sent - self._prev_sent) / self.cfg.control_period_s  # enables the acceleration bound
+        command, report = self.filter.filter(plan, q, q_stamp, now, q_reference=self._last_sent, qd_reference=qd_ref)
         if command.joint_targets.shape[0] == 0:
             self._hold(report.describe(), q)
             return
@@ -186,6 +190,7 @@ class SafetyFilterNode(Node):
     def _send(self, targets: np.ndarray) -> None:
         self.pub_cmd.publish(trajectory_msg(self.cfg.joint_names, targets, self.cfg.control_period_s,
                                             s_to_stamp(0.0)))
+        self._prev_sent = self._last_sent
         self._last_sent = np.array(targets[0], dtype=np.float64)
         self.counts["sent"] += 1
 

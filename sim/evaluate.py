@@ -39,6 +39,8 @@ class EvalSettings:
     num_samples: int = 512
     horizon: int = 10
     iterations: int = 3
+    goal_mode: str = "terminal"
+    """Latent goal energy on the last predicted step (terminal), averaged over the horizon (trajectory), or both."""
     max_steps: int = 60
     seed: int = 0
     device: str = "cpu"
@@ -89,7 +91,8 @@ class _Controller:
         cfg = MPCConfig(optimizer=s.optimizer, horizon=s.horizon, device=s.device,
                         cem=CEMConfig(num_samples=s.num_samples, iterations=s.iterations), max_obs_age_s=1e9)
         pose = s.policy == "fk-mpc" or s.goal == "pose"
-        costs = CostConfig(terms=("pose_fk" if pose else "goal_energy", "action_magnitude", "action_rate"))
+        costs = CostConfig(terms=("pose_fk" if pose else "goal_energy", "action_magnitude", "action_rate"),
+                           goal_mode=s.goal_mode)
         if s.policy == "fk-mpc":
             from jepa_mpc.planner.kinematic_model import NullWorldModel
 

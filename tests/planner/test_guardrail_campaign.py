@@ -1,0 +1,383 @@
+"""The guardrail campaign (`jepa-mpc guardrail-test`): it passes on the shipped parameters, it is
+reproducible, and it fails loudly, with a shrunk counterexample, when the filter or the planner's
+guardrails are broken (so its checker can fail). The parameter-file loader reads the launch/ YAML
+files as the nodes do. The slow test is the CI campaign: 10k fixed-seed cases through the CLI entry
+point.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import pathlib
+import time
+
+import numpy as np
+import pytest
+
+from jepa_mpc.planner import registry
+from jepa_mpc.planner.config import GuardrailConfig, SafetyConfig, SpeedZone, SphereZone
+from jepa_mpc.planner.guardrail_campaign import (
+    CATEGORIES,
+    CampaignParams,
+    CampaignSetup,
+    node_parameters,
+    run_campaign,
+    split_budget,
+)
+from jepa_mpc.planner.guardrail_checker import GroundTruth
+from jepa_mpc.planner.safety import SafetyCommand, SafetyFilter, SafetyReason, SafetyReport
+from jepa_mpc.ros_nodes.cli import SUBCOMMANDS, main
+
+LAUNCH = pathlib.Path(__file__).resolve().parents[2] / "launch"
+
+
+@pytest.fixture(scope="module")
+def setup() -> CampaignSetup:
+    """The planner's default configuration with the shipped checkpoint (no ROS needed)."""
+    return CampaignSetup.build(CampaignParams.defaults())
+
+
+def _passthrough(self, proposed, q_measured, stamp_s, now_s, **kwargs):
+    """A broken safety filter: sends whatever it is given, unclamped and unchecked."""
+    p = np.atleast_2d(np.asarray(proposed, dtype=np.float64))
+    return SafetyCommand(p, None, False), SafetyReport((), False, len(p), len(p))
+
+
+# ------------------------------------------------------------------------------------ the campaign
+
+
+def test_campaign_finds_no_violation_on_default_params(setup):
+    result = run_campaign(setup, 300, seed=0, progress=False)
+    assert result.cases == 300 and result.violations == 0, [
+        (c.name, c.counterexample_violations) for c in result.categories.values()
+    ]
+    cats = result.categories
+    assert all(cats[name].cases >= 1 for name in CATEGORIES)
+    assert sum(cats[name].cases for name in ("mpc.goals", "mpc.adversarial")) == 9  # 3 % of 300
+    seen = sum((c.interventions for c in cats.values()), start=type(cats["mpc.goals"].interventions)())
+    # The cases reach the interesting places: clamps, Cartesian holds, rejected inputs and OK plans.
+    for kind in (
+        "clamped_step",
+        "clamped_joint_limit",
+        "keep_out",
+        "workspace_exit",
+        "hold",
+        "stale_state",
+        "non_finite_state",
+        "bad_command_shape",
+        "plan ok",
+        "plan invalid_input",
+    ):
+        assert seen[kind] > 0, kind
+
+
+def test_campaign_is_reproducible(setup):
+    first = run_campaign(setup, 60, seed=3, progress=False).to_json()
+    second = run_campaign(setup, 60, seed=3, progress=False).to_json()
+    for report in (first, second):
+        report.pop("seconds")
+        for cat in report["categories"].values():
+            cat.pop("seconds")
+    assert first == second
+
+
+def test_split_gives_most_cases_to_the_filter():
+    split = split_budget(10_000)
+    assert sum(split.values()) == 10_000
+    assert split["mpc.goals"] + split["mpc.adversarial"] == 300
+    with pytest.raises(ValueError):
+        split_budget(3)
+
+
+def test_broken_filter_is_caught_with_a_shrunk_counterexample(setup, monkeypatch):
+    monkeypatch.setattr(SafetyFilter, "filter", _passthrough)
+    result = run_campaign(
+        setup,
+        100,
+        seed=0,
+        progress=False,
+        categories=["filter.targets", "filter.inputs", "mpc.adversarial"],
+    )
+    assert result.violations > 0
+    targets = result.categories["filter.targets"]
+    assert targets.violating_cases > 0 and targets.shrunk and targets.counterexample
+    assert {"step_bound", "joint_limit"} & set(targets.violation_kinds)
+    inputs = result.categories["filter.inputs"]
+    assert {"acted_on_untrusted_state", "bad_output", "filter_raised"} & set(inputs.violation_kinds)
+
+
+def _mutant(name: str):
+    """A subtly broken SafetyFilter.violations (or config): each must be caught by the campaign."""
+    original = SafetyFilter.violations
+
+    def no_radii(self, pts, prev):  # checks points, forgets their clearance radii
+        radii, self._radii = self._radii, np.zeros_like(self._radii)
+        try:
+            return original(self, pts, prev)
+        finally:
+            self._radii = radii
+
+    def no_zone_speed(self, pts, prev):
+        return [r for r in original(self, pts, prev) if r is not SafetyReason.ZONE_SPEED]
+
+    return {"no_radii": no_radii, "no_zone_speed": no_zone_speed}[name]
+
+
+@pytest.mark.parametrize(("mutant", "kinds"), [("no_radii", {"keep_out", "table"}), ("no_zone_speed", {"zone_speed"})])
+def test_subtly_broken_filters_are_caught(setup, monkeypatch, mutant, kinds):
+    monkeypatch.setattr(SafetyFilter, "violations", _mutant(mutant))
+    result = run_campaign(
+        setup, 600, seed=0, progress=False, shrink=False, categories=["filter.targets", "filter.closed_loop"]
+    )
+    found = {k for c in result.categories.values() for k in c.violation_kinds}
+    assert result.violations > 0 and found <= kinds and found, found
+
+
+def test_a_filter_that_ignores_stale_stamps_is_caught(setup, monkeypatch):
+    original = SafetyFilter.__init__
+
+    def trusting(self, cfg=SafetyConfig(), model=None):
+        original(self, dataclasses.replace(cfg, max_obs_age_s=1e12), model)
+
+    monkeypatch.setattr(SafetyFilter, "__init__", trusting)
+    result = run_campaign(setup, 300, seed=0, progress=False, shrink=False, categories=["filter.inputs"])
+    assert set(result.categories["filter.inputs"].violation_kinds) == {"acted_on_untrusted_state"}
+
+
+def test_planner_without_guardrails_is_caught_by_the_plan_check(setup, monkeypatch):
+    monkeypatch.setattr(registry, "build_guardrails", lambda *args: [])
+    result = run_campaign(setup, 100, seed=0, progress=False, mpc_fraction=0.5, categories=["mpc.goals"])
+    goals = result.categories["mpc.goals"]
+    assert goals.violating_cases > 0
+    assert any(" plan: " in v for v in goals.counterexample_violations), goals.counterexample_violations
+
+
+# ------------------------------------------------------------------------------------- the checker
+
+
+@pytest.fixture(scope="module")
+def truth(mj_model) -> GroundTruth:
+    return GroundTruth(mj_model)
+
+
+def _check(truth, cfg, q, targets, *, hold=False, stamp=0.0, now=0.0, q_reference=None):
+    return sorted(
+        {
+            v.kind
+            for v in truth.check_filter_call(
+                cfg,
+                q_measured=q,
+                stamp_s=stamp,
+                now_s=now,
+                q_reference=q_reference,
+                qd_reference=None,
+                joint_targets=np.atleast_2d(np.asarray(targets, dtype=np.float64)).reshape(-1, 7),
+                gripper=None,
+                hold=hold,
+            )
+            if not v.advisory
+        }
+    )
+
+
+def test_checker_passes_the_real_filter_output(truth, home_q):
+    cfg = SafetyConfig()
+    command, report = SafetyFilter(cfg, truth.model).filter(home_q + 0.3, home_q, 0.0, 0.0)
+    assert not report.hold
+    assert _check(truth, cfg, home_q, command.joint_targets) == []
+
+
+def test_checker_flags_each_guardrail(truth, home_q):
+    cfg = SafetyConfig()
+    assert "step_bound" in _check(truth, cfg, home_q, home_q + 0.06)
+    at_limit = home_q.copy()
+    _, upper = truth.limits(cfg.guardrails)
+    at_limit[3] = upper[3] - 0.01
+    assert "joint_limit" in _check(truth, cfg, at_limit, at_limit + np.r_[0, 0, 0, 0.02, 0, 0, 0])
+    ee = truth.ee(cfg.guardrails, home_q)
+    small = home_q + np.r_[0.0, 0.02, 0, 0, 0, 0, 0]
+    for g, kind in (
+        (GuardrailConfig(keep_out=(SphereZone(tuple(ee), 0.05),)), "keep_out"),
+        (GuardrailConfig(workspace_hi=(float(ee[0]) - 0.01, 0.8, 1.2)), "workspace"),
+        (GuardrailConfig(table_z_m=float(ee[2])), "table"),
+        (GuardrailConfig(speed_zones=(SpeedZone(SphereZone(tuple(ee), 0.2), 0.0),)), "zone_speed"),
+    ):
+        assert kind in _check(truth, SafetyConfig(guardrails=g), home_q, small), kind
+    assert _check(truth, cfg, home_q, small, hold=True) == ["hold_moved"]
+    assert _check(truth, cfg, home_q, home_q, hold=True) == []
+    assert _check(truth, cfg, home_q, home_q, now=10.0) == ["acted_on_untrusted_state"]  # stale
+    assert _check(truth, cfg, [math.nan] * 7, home_q) == ["acted_on_untrusted_state"]
+    assert _check(truth, cfg, home_q, np.zeros((0, 7)), now=10.0) == ["acted_on_untrusted_state"]  # no hold
+    # Steps start at a trusted reference: from there the same target is a legal step.
+    assert _check(truth, cfg, home_q, home_q + 0.06, q_reference=home_q + 0.03) == []
+
+
+def test_checker_accepts_either_side_of_a_zone_surface(truth, home_q):
+    """Found by the campaign (shrunk): the EE starts exactly on a slow zone's surface (sdf = +3e-17 after
+    rounding) and leaves it. Whether that start is inside is decided by float rounding, not by safety."""
+    ee = truth.ee(GuardrailConfig(), home_q)
+    zone = SpeedZone(SphereZone((float(ee[0]) + 0.03, float(ee[1]), float(ee[2])), 0.03), 0.0)
+    cfg = SafetyConfig(guardrails=GuardrailConfig(speed_zones=(zone,)))
+    target = home_q.copy()
+    target[4] = 1.0
+    command, report = SafetyFilter(cfg, truth.model).filter(target, home_q, 0.0, 0.0)
+    assert not report.hold
+    assert _check(truth, cfg, home_q, command.joint_targets) == []
+    inside = SpeedZone(SphereZone(zone.zone.center, 0.031), 0.0)  # clearly inside: the speed limit applies
+    strict = SafetyConfig(guardrails=GuardrailConfig(speed_zones=(inside,)))
+    assert "zone_speed" in _check(truth, strict, home_q, command.joint_targets)
+
+
+def test_checker_checks_plans_with_the_arm_action_semantics(truth, home_q):
+    arm = SafetyConfig().arm
+
+    def kinds(g, actions):
+        return {v.kind for v in truth.check_plan(g, arm, home_q, actions, None)}
+
+    fast = np.zeros((3, 8))
+    fast[:, 0] = 1.0  # joint 1 at 0.5 rad/s from rest: 5 rad/s^2, within 15
+    assert kinds(GuardrailConfig(), fast) == set()
+    assert kinds(GuardrailConfig(max_joint_vel_rad_s=(0.3,) * 7), fast) == {"joint_velocity"}
+    flip = np.zeros((2, 8))
+    flip[0, 1], flip[1, 1] = 1.0, -1.0  # joint 2 reverses at full speed: 10 rad/s^2 > 7.5
+    assert kinds(GuardrailConfig(), flip) == {"joint_acceleration"}
+    assert kinds(GuardrailConfig(), np.full((2, 8), np.nan)) == {"non_finite_plan"}
+
+
+# ---------------------------------------------------------------------------------- parameter files
+
+
+def test_node_parameters_merges_wildcard_and_node_blocks_in_file_order():
+    doc = {
+        "/**": {"ros__parameters": {"guardrails": {"table_z_m": 0.1, "workspace_lo": [0, 0, 0]}}},
+        "/ns/safety_filter": {"ros__parameters": {"guardrails": {"table_z_m": 0.2}, "max_step_rad": 0.02}},
+        "mpc": {"ros__parameters": {"horizon": 5}},
+    }
+    values, own = node_parameters(doc, "safety_filter")
+    assert values == {
+        "guardrails.table_z_m": 0.2,
+        "guardrails.workspace_lo": [0, 0, 0],
+        "max_step_rad": 0.02,
+    }
+    assert own == {"guardrails.table_z_m": 0.2, "max_step_rad": 0.02}
+    assert node_parameters(doc, "mpc")[0] == {
+        "guardrails.table_z_m": 0.1,
+        "guardrails.workspace_lo": [0, 0, 0],
+        "horizon": 5,
+    }
+
+
+@pytest.mark.ros
+def test_loads_the_sim_and_real_parameter_files():
+    pytest.importorskip("rclpy")
+    from jepa_mpc.planner.guardrail_campaign import load_params
+    from jepa_mpc.ros_nodes.params import build
+    from jepa_mpc.ros_nodes.safety_filter_node import SafetyFilterNodeConfig
+
+    sim = load_params(LAUNCH / "sim_arm.yaml")
+    assert sim.safety.max_obs_age_s == 0.2 and sim.safety.arm.max_joint_step_rad == 0.05
+    assert sim.safety.guardrails == GuardrailConfig() == sim.planner_guardrails
+    assert sim.checkpoint == "" and sim.mpc.cem.num_samples == 512 and sim.warnings == ()
+
+    real = load_params(LAUNCH / "real_arm.yaml")
+    g = real.safety.guardrails
+    assert g.keep_out == (SphereZone((0.4, 0.6, 0.5), 0.35),)
+    assert g.speed_zones == (SpeedZone(SphereZone((0.5, 0.0, 0.2), 0.15), 0.05),)
+    assert (g.workspace_lo, g.workspace_hi) == ((0.2, -0.5, 0.02), (0.8, 0.5, 0.7))
+    assert (g.table_margin_m, g.joint_margin_rad) == (0.03, 0.05)
+    assert real.planner_guardrails == g
+    assert real.safety.arm.max_joint_step_rad == 0.03 and real.mpc.arm.max_joint_step_rad == 0.05
+    # Exactly what the safety_filter node builds from the same values.
+    import yaml
+
+    doc = yaml.safe_load((LAUNCH / "real_arm.yaml").read_text())
+    assert real.safety == build(SafetyFilterNodeConfig, node_parameters(doc, "safety_filter")[0]).safety_config()
+
+
+@pytest.mark.ros
+def test_loader_warns_about_typos_and_rejects_bad_values(tmp_path):
+    pytest.importorskip("rclpy")
+    from jepa_mpc.planner.guardrail_campaign import load_params
+
+    typo = tmp_path / "typo.yaml"
+    typo.write_text(
+        "/**:\n  ros__parameters:\n    guardrails:\n      keep_out_sphere: [0.5, 0.0, 0.3, 0.1]\n"
+        "safety_filter:\n  ros__parameters:\n    guardrails:\n      table_z_m: 0.1\n"
+    )
+    params = load_params(typo)
+    assert any("keep_out_sphere" in w for w in params.warnings)
+    assert params.safety.guardrails.keep_out == () and params.safety.guardrails.table_z_m == 0.1
+    assert params.planner_guardrails.table_z_m == 0.0  # the node override applies to the filter only
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("/**:\n  ros__parameters:\n    guardrails:\n      keep_out_spheres: [0.5, 0.0, 0.3]\n")
+    with pytest.raises(ValueError, match="keep_out_spheres"):
+        load_params(bad)
+
+
+# ----------------------------------------------------------------------------------------------- CLI
+
+
+@pytest.mark.ros
+def test_cli_exits_nonzero_and_prints_a_counterexample_with_a_broken_filter(monkeypatch, tmp_path, capsys):
+    pytest.importorskip("rclpy")
+    assert SUBCOMMANDS["guardrail-test"][0] == "jepa_mpc.planner.guardrail_campaign"
+    monkeypatch.setattr(SafetyFilter, "filter", _passthrough)
+    out = tmp_path / "report.json"
+    code = main(
+        [
+            "guardrail-test",
+            "--params",
+            str(LAUNCH / "real_arm.yaml"),
+            "--cases",
+            "60",
+            "--no-progress",
+            "--json",
+            str(out),
+        ]
+    )
+    assert code == 1
+    text = capsys.readouterr().out
+    assert "counterexample (shrunk by hypothesis)" in text and "FAIL:" in text
+    report = json.loads(out.read_text())
+    assert report["passed"] is False and report["violations"] > 0 and report["cases"] == 60
+
+
+@pytest.mark.ros
+def test_cli_rejects_a_bad_parameter_file(tmp_path, capsys):
+    pytest.importorskip("rclpy")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("safety_filter:\n  ros__parameters:\n    max_step_rad: -1.0\n")
+    assert main(["guardrail-test", "--params", str(bad), "--cases", "10", "--no-progress"]) == 2
+    assert "max_step_rad" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.ros
+def test_ci_campaign_10k_cases_no_violation(tmp_path, capsys):
+    """The CI campaign: 10k fixed-seed cases against the shipped sim parameters, < 3 min on 2 cores."""
+    pytest.importorskip("rclpy")
+    out = tmp_path / "campaign.json"
+    start = time.monotonic()
+    code = main(
+        [
+            "guardrail-test",
+            "--params",
+            str(LAUNCH / "sim_arm.yaml"),
+            "--cases",
+            "10000",
+            "--seed",
+            "0",
+            "--no-progress",
+            "--json",
+            str(out),
+        ]
+    )
+    elapsed = time.monotonic() - start
+    report = json.loads(out.read_text())
+    print(f"10k-case campaign: {elapsed:.1f} s wall, {report['seconds']} s in the campaign")
+    assert code == 0, capsys.readouterr().out[-4000:]
+    assert report["cases"] >= 10_000 and report["violations"] == 0 and report["passed"]
+    assert report["split"]["mpc"] == 300
+    assert report["seconds"] < 180, f"the CI campaign must stay under 3 minutes, took {report['seconds']} s"
