@@ -70,9 +70,9 @@ def main(argv: list[str] | None = None) -> int:
              else WorldModel(WorldModelConfig()).to(device))
     res = benchmark(model, args.samples, args.horizon, args.repeats)
     params = {name: sum(p.numel() for p in getattr(model, name).parameters()) for name in ("encoder", "predictor")}
-    print(f"device {device}, {torch.get_num_threads()} threads; params {params}")  # noqa: T201 (CLI output)
+    print(f"device {device}, {torch.get_num_threads()} threads; params {params}")
     for name, t in res.items():
-        print(f"{name:10s} p50 {t['p50']:.2f} ms  p90 {t['p90']:.2f} ms  min {t['min']:.2f} ms")  # noqa: T201
+        print(f"{name:10s} p50 {t['p50']:.2f} ms  p90 {t['p90']:.2f} ms  min {t['min']:.2f} ms")
     return 0
 
 

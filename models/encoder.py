@@ -6,7 +6,7 @@ A single token per frame keeps the predictor small enough for thousands of CPU r
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
+import torch.nn.functional as F  # noqa: N812 (the PyTorch idiom)
 from torch import nn
 
 from jepa_mpc.models.config import EncoderConfig

@@ -7,7 +7,7 @@ u is the optional latent variable for what the action does not determine; it is 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
+import torch.nn.functional as F  # noqa: N812 (the PyTorch idiom)
 from torch import nn
 
 from jepa_mpc.models.config import PredictorConfig
