@@ -150,16 +150,16 @@ def _write_outputs(op: Operator, out: pathlib.Path, summary: dict) -> None:
 def run(args: argparse.Namespace) -> int:
     import rclpy
     from rclpy.executors import MultiThreadedExecutor
-    from rclpy.parameter import Parameter
 
     from jepa_mpc.ros_nodes.bringup import create_nodes, ros_args
     from jepa_mpc.ros_nodes.graph import GRAPHS, default_params
 
     params = args.params or default_params("sim")
     context = rclpy.Context()
-    rclpy.init(args=[*ros_args(params), "-p", f"sim_bridge:seed:={args.seed}",
-                     "-p", f"mpc:checkpoint:={args.checkpoint}"], context=context)
-    del Parameter
+    overrides = ["-p", f"sim_bridge:seed:={args.seed}"]
+    if args.checkpoint:  # empty means the YAML's choice (by default the shipped checkpoint)
+        overrides += ["-p", f"mpc:checkpoint:={args.checkpoint}"]
+    rclpy.init(args=[*ros_args(params), *overrides], context=context)
     nodes, executor, op = [], None, None
     summary = {"result": "not started"}
     try:

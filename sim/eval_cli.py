@@ -37,7 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _table(rows: dict[str, dict]) -> str:
-    head = f"{'policy':10s} {'success':>8s} {'95% CI':>15s} {'final dist':>11s} {'steps':>6s} {'plan p50':>9s} " \
+    head = f"{'policy':10s} {'success':>8s} {'95% CI':>15s} {'reached':>8s} {'final dist':>11s} {'steps':>6s} " \
+           f"{'plan p50':>9s} " \
            f"{'plan p99':>9s} {'interv.':>8s} {'viol.':>6s}"
     lines = [head, "-" * len(head)]
     for name, s in rows.items():
@@ -45,7 +46,8 @@ def _table(rows: dict[str, dict]) -> str:
         p50 = f"{s['plan_ms_p50']:.1f}" if s["plan_ms_p50"] is not None else "-"
         p99 = f"{s['plan_ms_p99']:.1f}" if s["plan_ms_p99"] is not None else "-"
         steps = f"{s['steps_to_success_mean']:.1f}" if s["steps_to_success_mean"] is not None else "-"
-        lines.append(f"{name:10s} {s['success_rate']:8.2f} {ci:>15s} {s['final_distance_mean_m']:10.3f}m "
+        lines.append(f"{name:10s} {s['success_rate']:8.2f} {ci:>15s} {s['reached_rate']:8.2f} "
+                     f"{s['final_distance_mean_m']:10.3f}m "
                      f"{steps:>6s} {p50:>9s} {p99:>9s} {s['interventions']:8d} {s['violations']:6d}")
     return "\n".join(lines)
 
@@ -95,7 +97,8 @@ def run(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     base = EvalSettings(env_id=args.env, goal=args.goal, checkpoint=args.checkpoint,
                         optimizer=OPTIMIZER_OF[args.planner], num_samples=args.samples, horizon=args.horizon,
-                        iterations=args.iterations, goal_mode=args.goal_mode, max_steps=args.max_steps, seed=args.seed, device=args.device)
+                        iterations=args.iterations, goal_mode=args.goal_mode, max_steps=args.max_steps,
+                        seed=args.seed, device=args.device)
     rows, curves, episodes = {}, {}, {}
     tolerance = 0.05
     for policy in policies:

@@ -2,7 +2,8 @@
 
 Episode i of an evaluation with seed S resets the env with `episode_seed(S, i)` (the goal distributions are in
 sim/tasks.py), runs up to `max_steps` control steps, and counts as a success if the task's success flag holds at
-the last step. Every executed command is what the safety filter returned; the end effector is also checked in the
+the last step; `reached_rate` counts episodes within tolerance at any step (what the demo stops on). Every executed
+command is what the safety filter returned; the end effector is also checked in the
 simulator itself against the workspace and keep-out guardrails (violations must be 0).
 
 Policies:
@@ -205,6 +206,7 @@ def summarize(results: list[EpisodeResult], wall_s: float) -> dict:
     steps = [r.steps_to_success for r in results if r.steps_to_success is not None]
     return {
         "episodes": n, "successes": k, "success_rate": k / n if n else 0.0, "ci95": [lo, hi],
+        "reached_rate": len(steps) / n if n else 0.0,  # within tolerance at any step (success counts the last)
         "final_distance_mean_m": float(np.mean([r.final_distance for r in results])) if n else math.nan,
         "final_distance_median_m": float(np.median([r.final_distance for r in results])) if n else math.nan,
         "steps_to_success_mean": float(np.mean(steps)) if steps else None,
