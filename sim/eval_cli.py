@@ -29,6 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--iterations", type=int, default=3)
     parser.add_argument("--goal-mode", default="terminal", choices=["terminal", "trajectory", "both"],
                         help="goal energy on the last predicted latent, the mean over the horizon, or both")
+    parser.add_argument("--action-weight", type=float, default=0.01, help="weight of the action-magnitude cost")
     parser.add_argument("--max-steps", type=int, default=60, help="control steps per episode")
     parser.add_argument("--workers", type=int, default=2, help="processes")
     parser.add_argument("--device", default="cpu", help="auto | cpu | cuda")
@@ -97,7 +98,8 @@ def run(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     base = EvalSettings(env_id=args.env, goal=args.goal, checkpoint=args.checkpoint,
                         optimizer=OPTIMIZER_OF[args.planner], num_samples=args.samples, horizon=args.horizon,
-                        iterations=args.iterations, goal_mode=args.goal_mode, max_steps=args.max_steps,
+                        iterations=args.iterations, goal_mode=args.goal_mode, action_weight=args.action_weight,
+                        max_steps=args.max_steps,
                         seed=args.seed, device=args.device)
     rows, curves, episodes = {}, {}, {}
     tolerance = 0.05

@@ -41,6 +41,8 @@ class EvalSettings:
     horizon: int = 10
     iterations: int = 3
     goal_mode: str = "terminal"
+    action_weight: float = 0.01
+    """Weight of the action-magnitude cost (higher: prefers staying still once the goal energy is flat)."""
     """Latent goal energy on the last predicted step (terminal), averaged over the horizon (trajectory), or both."""
     max_steps: int = 60
     seed: int = 0
@@ -93,7 +95,7 @@ class _Controller:
                         cem=CEMConfig(num_samples=s.num_samples, iterations=s.iterations), max_obs_age_s=1e9)
         pose = s.policy == "fk-mpc" or s.goal == "pose"
         costs = CostConfig(terms=("pose_fk" if pose else "goal_energy", "action_magnitude", "action_rate"),
-                           goal_mode=s.goal_mode)
+                           goal_mode=s.goal_mode, action_magnitude_weight=s.action_weight)
         if s.policy == "fk-mpc":
             from jepa_mpc.planner.kinematic_model import NullWorldModel
 
