@@ -22,7 +22,8 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def _fsync_dir(path: pathlib.Path) -> None:
+def fsync_dir(path: pathlib.Path) -> None:
+    """fsync a folder, so a rename inside it survives a crash."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -45,7 +46,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> 
         os.umask(umask)
         os.chmod(tmp_name, 0o666 & ~umask)  # mkstemp creates 0600; give the usual permissions
         os.replace(tmp_name, path)
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
     except BaseException:
         pathlib.Path(tmp_name).unlink(missing_ok=True)
         raise

@@ -34,6 +34,8 @@ from rclpy.node import Node
 from rclpy.qos import QoSDurabilityPolicy, QoSHistoryPolicy, QoSProfile, QoSReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
 
+from jepa_mpc.models.atomic_io import fsync_dir
+
 log = logging.getLogger(__name__)
 
 # The design's topic table (/sim/goal_* are where sim_bridge latches each episode's goal).
@@ -173,14 +175,6 @@ def adapt_qos(offered, depth: int = 100):
 
 
 # ------------------------------------------------------------------------------------------------- MCAP writer
-def _fsync_dir(folder: pathlib.Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 @dataclasses.dataclass
 class TopicStats:
     type: str
@@ -269,7 +263,7 @@ class McapBagWriter:
             finally:
                 self._file.close()
             os.replace(self.partial, self.path)
-            _fsync_dir(self.path.parent)
+            fsync_dir(self.path.parent)
         return self.path
 
     def __enter__(self) -> McapBagWriter:
