@@ -17,7 +17,7 @@ import mujoco
 import numpy as np
 
 from jepa_mpc.planner.config import BoxZone, SafetyConfig, SphereZone, Zone
-from jepa_mpc.sim.arm_control import ARM_DOF, next_joint_targets
+from jepa_mpc.sim.arm_control import ARM_DOF, integrate_targets
 from jepa_mpc.sim.panda_scene import ARM_JOINTS, arm_limits, load_model
 
 logger = logging.getLogger(__name__)
@@ -223,13 +223,11 @@ class SafetyFilter:
             return self.filter(
                 actions, q_measured, stamp_s, now_s, q_reference=q_reference, qd_reference=qd_reference
             )
-        targets, q = [], np.clip(start, self.mjcf_lower, self.mjcf_upper)
-        for row in a:
-            q = next_joint_targets(q, row, self.mjcf_lower, self.mjcf_upper, self.cfg.arm)
-            targets.append(q)
+        targets = integrate_targets(np.clip(start, self.mjcf_lower, self.mjcf_upper), a, self.mjcf_lower,
+                                    self.mjcf_upper, self.cfg.arm)
         grip = a[0, ARM_DOF] if a.shape[1] > ARM_DOF and len(a) else None
         return self.filter(
-            np.array(targets).reshape(-1, ARM_DOF),
+            targets,
             q_measured,
             stamp_s,
             now_s,

@@ -37,6 +37,7 @@ from jepa_mpc.ros_nodes.conversions import (
 from jepa_mpc.ros_nodes.guardrail_params import GuardrailParams
 from jepa_mpc.ros_nodes.params import declare_config, param, validating_callback
 from jepa_mpc.ros_nodes.sim_bridge import PANDA_ROS_JOINTS
+from jepa_mpc.sim.arm_control import integrate_targets
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,11 +98,6 @@ class MpcNodeConfig:
         pose_costs = CostConfig(terms=("pose_fk", "action_magnitude", "action_rate"),
                                 pose_fk_weight=self.pose_weight, **common)
         return mpc, image_costs, pose_costs, self.guardrails.to_config()
-
-
-def integrate_actions(q0: np.ndarray, actions: np.ndarray, max_step_rad: float) -> np.ndarray:
-    """Joint targets [H, 7] the arm passes through under actions [H, A] from q0 [7] (unclipped)."""
-    return q0[None] + np.cumsum(np.clip(actions[:, :7], -1, 1) * max_step_rad, axis=0)
 
 
 class MpcNode(LifecycleNode):
@@ -325,7 +321,9 @@ class MpcNode(LifecycleNode):
     def _publish(self, tick, q0: np.ndarray) -> None:
         plan, command = tick.plan, tick.command
         if plan.ok and command.joint_targets.shape[0] > 0 and self.pub_plan is not None:
-            positions = integrate_actions(q0, plan.actions.cpu().numpy().astype(np.float64), self.cfg.max_step_rad)
+            safety = self.planners["image"].safety  # same arm model and action semantics for both planners
+            positions = integrate_targets(q0, plan.actions.cpu().numpy().astype(np.float64), safety.mjcf_lower,
+                                          safety.mjcf_upper, safety.cfg.arm)
             positions[: command.joint_targets.shape[0]] = command.joint_targets  # the filtered head
             self.pub_plan.publish(trajectory_msg(self.cfg.joint_names, positions, self.cfg.control_period_s,
                                                  s_to_stamp(self.now_s())))

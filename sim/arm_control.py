@@ -61,6 +61,16 @@ def next_joint_targets(targets: np.ndarray, action: np.ndarray, lower: np.ndarra
     return np.clip(targets + step * cfg.max_joint_step_rad, lower, upper)
 
 
+def integrate_targets(start: np.ndarray, actions: np.ndarray, lower: np.ndarray, upper: np.ndarray,
+                      cfg: ArmControlConfig) -> np.ndarray:
+    """Joint targets [T, 7] the arm is commanded through by actions [T, A] from `start` [7] (next_joint_targets)."""
+    targets, q = [], np.asarray(start, dtype=np.float64)
+    for action in np.atleast_2d(actions):
+        q = next_joint_targets(q, action, lower, upper, cfg)
+        targets.append(q)
+    return np.array(targets).reshape(-1, ARM_DOF)
+
+
 def gripper_opening(action: np.ndarray, cfg: ArmControlConfig) -> float:
     """Per-finger opening in metres for action[7] in [-1, 1] (non-finite means keep open)."""
     g = float(np.asarray(action, dtype=np.float64)[ARM_DOF])
