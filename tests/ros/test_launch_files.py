@@ -90,3 +90,15 @@ def test_package_xml_is_format3_ament_python():
     assert root.find("export/build_type").text == "ament_python"
     deps = {d.text for d in root.findall("exec_depend")}
     assert {"rclpy", "sensor_msgs", "trajectory_msgs", "std_srvs", "diagnostic_msgs"} <= deps
+
+
+def test_bringup_runs_the_sim_graph_and_stops_cleanly():
+    """`jepa-mpc bringup sim` (one process): every node comes up (a failed configure raises) and --duration stops it."""
+    import time
+
+    pytest.importorskip("rclpy")
+    from jepa_mpc.ros_nodes.bringup import run_in_process
+
+    start = time.monotonic()
+    assert run_in_process(GRAPHS["sim"], default_params("sim"), duration_s=4.0) == 0
+    assert time.monotonic() - start < 30.0
