@@ -82,6 +82,9 @@ class _Controller:
         self.mpc = None
         if s.policy in ("mpc", "fk-mpc"):
             self.mpc = self._build_mpc(s)
+        # A checkpoint whose encoder also reads joint positions gets them for the observation and the goal.
+        self._proprio = bool(getattr(getattr(self.mpc, "world_model", None), "cfg", None)
+                             and self.mpc.world_model.cfg.encoder.proprio_dim > 0)
 
     @staticmethod
     def _build_mpc(s: EvalSettings):
@@ -92,7 +95,8 @@ class _Controller:
 
         torch.manual_seed(s.seed)
         cfg = MPCConfig(optimizer=s.optimizer, horizon=s.horizon, device=s.device,
-                        cem=CEMConfig(num_samples=s.num_samples, iterations=s.iterations), max_obs_age_s=1e9)
+                        cem=CEMConfig(num_samples=s.num_samples, iterations=s.iterations,
+                                      num_elites=max(1, min(32, s.num_samples // 8))), max_obs_age_s=1e9)
         pose = s.policy == "fk-mpc" or s.goal == "pose"
         costs = CostConfig(terms=("pose_fk" if pose else "goal_energy", "action_magnitude", "action_rate"),
                            goal_mode=s.goal_mode, action_magnitude_weight=s.action_weight)
@@ -112,6 +116,8 @@ class _Controller:
             self.mpc.reset()
             if self.s.policy == "fk-mpc" or self.s.goal == "pose":
                 self.mpc.set_goal(ee_goal=env.goal_pos)
+            elif self._proprio:  # the goal is the goal image together with the goal's joint positions
+                self.mpc.set_goal_image(info["goal_image"], np.r_[info["goal_arm_qpos"], 0.04, 0.04])
             else:
                 self.mpc.set_goal_image(info["goal_image"])
 
@@ -128,7 +134,8 @@ class _Controller:
             return None, action, 0.0, False
         from jepa_mpc.planner.mpc import Observation
 
-        tick = self.mpc.step(Observation(image=obs["image"], q=env.arm_qpos, stamp_s=float(t),
+        proprio = obs["joint_pos"] if self._proprio else None
+        tick = self.mpc.step(Observation(image=obs["image"], q=env.arm_qpos, stamp_s=float(t), proprio=proprio,
                                          q_target=env.joint_targets), now_s=float(t))
         targets = tick.command.joint_targets
         target = targets[0] if targets.shape[0] else env.joint_targets

@@ -34,3 +34,28 @@ def test_settings_are_validated():
         EvalSettings(policy="telepathy")
     with pytest.raises(ValueError, match="goal"):
         EvalSettings(goal="vibes")
+
+
+def test_checkpoint_with_joint_position_input_gets_them_for_observation_and_goal(tmp_path, monkeypatch):
+    """A proprio-conditioned encoder must be fed joint positions for every frame and for the goal image."""
+    import torch
+
+    from jepa_mpc.models.checkpoint import save_checkpoint
+    from jepa_mpc.models.config import EncoderConfig, WorldModelConfig
+    from jepa_mpc.models.world_model import WorldModel
+
+    torch.manual_seed(0)
+    model = WorldModel(WorldModelConfig(latent_dim=8, encoder=EncoderConfig(proprio_dim=9, proprio_key="joint_pos")))
+    save_checkpoint(tmp_path / "proprio", model)
+    seen = []
+    real_encode = WorldModel.encode
+
+    def spy(self, image, proprio=None):
+        seen.append(None if proprio is None else tuple(proprio.shape))
+        return real_encode(self, image, proprio)
+
+    monkeypatch.setattr(WorldModel, "encode", spy)
+    results = run_episodes(EvalSettings(policy="mpc", checkpoint=str(tmp_path / "proprio"), num_samples=16,
+                                        horizon=2, iterations=1, max_steps=2), [0])
+    assert len(results[0].distances) == 3
+    assert seen and all(shape == (1, 9) for shape in seen), seen
