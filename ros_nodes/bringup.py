@@ -110,7 +110,7 @@ def run_per_process(specs: tuple[NodeSpec, ...], params: pathlib.Path, duration_
                 child.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 child.kill()
-    return max((abs(c.returncode or 0) for c in children), default=0) and 1
+    return 0 if all(c.returncode in (0, -signal.SIGINT) for c in children) else 1
 
 
 def run(args: argparse.Namespace) -> int:

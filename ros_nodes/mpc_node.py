@@ -117,6 +117,7 @@ class MpcNode(LifecycleNode):
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.planners: dict | None = None
+        self.image_size: int | None = None  # set by configure, from the checkpoint
         self.last_tick = None
         self.plans_published = 0
         self.pub_plan = None
@@ -201,13 +202,17 @@ class MpcNode(LifecycleNode):
             self._pending_cfg = cfg  # applied by the planning thread between solves
 
     # ------------------------------------------------------------------------------------------ inputs
+    def _expected_hw(self) -> tuple[int, int] | None:
+        """Image size the loaded model takes (None before configure: any size is kept until then)."""
+        return None if self.image_size is None else (self.image_size, self.image_size)
+
     def _reject(self, what: str, exc: Exception) -> None:
         self.get_logger().warning(f"rejected {what}: {exc}", throttle_duration_sec=1.0)
         self._diag(DiagnosticStatus.WARN, f"rejected {what}: {exc}", {})
 
     def _on_image(self, msg: Image) -> None:
         try:
-            rgb = image_msg_to_rgb(msg, getattr(self, "image_size", None) and (self.image_size, self.image_size))
+            rgb = image_msg_to_rgb(msg, self._expected_hw())
         except MessageError as exc:
             self._reject("camera frame", exc)
             return
@@ -239,8 +244,7 @@ class MpcNode(LifecycleNode):
 
     def _on_goal_image(self, msg: Image) -> None:
         try:
-            self._set_goal("image", image_msg_to_rgb(msg, getattr(self, "image_size", None) and
-                                                     (self.image_size, self.image_size)))
+            self._set_goal("image", image_msg_to_rgb(msg, self._expected_hw()))
         except MessageError as exc:
             self._reject("goal image", exc)
 
@@ -271,7 +275,13 @@ class MpcNode(LifecycleNode):
 
     # ------------------------------------------------------------------------------------------ planning
     def _plan_loop(self) -> None:
+        import torch
+
         from jepa_mpc.planner.mpc import Observation
+
+        # OpenMP's thread count is per calling thread: set it here too, not only where configure ran, or this
+        # thread's solves spin extra OMP workers that fight the simulator and executor threads for the cores.
+        torch.set_num_threads(self.cfg.torch_threads)
 
         period = self.cfg.control_period_s
         next_tick = time.monotonic()

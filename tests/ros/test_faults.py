@@ -57,7 +57,9 @@ def test_bad_checkpoint_fails_configure_cleanly(ros_context, tmp_path):
 def mpc_graph(ros_context):
     driver = FakeArmDriver(ros_context)
     safety = SafetyFilterNode(context=ros_context)
-    mpc = MpcNode(context=ros_context)
+    from rclpy.parameter import Parameter
+
+    mpc = MpcNode(context=ros_context, parameter_overrides=[Parameter("num_samples", value=64)])
     op = rclpy.create_node("operator", context=ros_context)
     goal_pub = op.create_publisher(PoseStamped, "/goal_pose", 10)
     executor = SingleThreadedExecutor(context=ros_context)

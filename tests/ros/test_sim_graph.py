@@ -38,7 +38,10 @@ def _episode_endpoints(seed: int) -> tuple[np.ndarray, np.ndarray]:
 def _run_graph(seed: int, extra_args: list[str], timeout_s: float, until_distance: float | None):
     """Spin the sim graph with a pose goal; returns (operator, every commanded trajectory point [N, 7])."""
     context = rclpy.Context()
-    rclpy.init(args=[*ros_args(default_params("sim")), "-p", f"sim_bridge:seed:={seed}", *extra_args],
+    # A light CEM (K=64): these tests check the graph's behaviour; in one Python process a heavy planner starves
+    # message delivery and the watchdog holds (see launch/sim_arm.yaml).
+    rclpy.init(args=[*ros_args(default_params("sim")), "-p", f"sim_bridge:seed:={seed}", "-p", "mpc:num_samples:=64",
+                     *extra_args],
                context=context)
     nodes, commands, executor, op = [], [], None, None
     try:
