@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -13,12 +14,13 @@ def test_demo_reaches_pose_goal_and_writes_gif_plot_summary(tmp_path, capsys):
     import imageio.v3 as iio
 
     from jepa_mpc.ros_nodes.cli import main
-
     from jepa_mpc.ros_nodes.graph import default_params
 
     # A light CEM: this checks the demo's plumbing; in one Python process a heavy planner starves message delivery.
     params = tmp_path / "params.yaml"
-    params.write_text(default_params("sim").read_text().replace("num_samples: 128", "num_samples: 64"))
+    text, n = re.subn(r"num_samples: \d+", "num_samples: 64", default_params("sim").read_text())
+    assert n == 1, "launch/sim_arm.yaml should set mpc num_samples once"
+    params.write_text(text)
     code = main(["demo", "--goal", "pose", "--seed", "3", "--timeout", "40", "--quiet", "--params", str(params),
                  "--out", str(tmp_path)])
     summary = json.loads((tmp_path / "demo.json").read_text())
