@@ -55,7 +55,7 @@ class Violation:
         return f"{'advisory ' if self.advisory else ''}{self.kind}{where}: {self.detail}"
 
 
-def _sdf(zone: object, p: np.ndarray) -> float:
+def zone_sdf(zone: object, p: np.ndarray) -> float:
     """Signed distance (m) from point p [3] to a sphere or box zone (negative inside)."""
     if isinstance(zone, SphereZone):
         return float(math.dist(p, zone.center) - zone.radius)
@@ -162,7 +162,7 @@ class GroundTruth:
             out.append(Violation("workspace", t, f"EE {np.round(ee, 4).tolist()} outside [{lo}, {hi}]"))
         for zone in g.keep_out:
             for name, p, r in zip(names, pts, radii, strict=True):
-                d = _sdf(zone, p)
+                d = zone_sdf(zone, p)
                 if d < r - tol:
                     out.append(Violation("keep_out", t, f"{name} at {d:.4f} m from {zone} (needs {r})"))
         floor = g.table_z_m + g.table_margin_m
@@ -172,7 +172,7 @@ class GroundTruth:
         speed = float(np.linalg.norm(ee - prev_ee)) / dt
         for sz in g.speed_zones:
             # Inside means clearly inside: a point within BAND of the surface may be taken either way.
-            inside = min(_sdf(sz.zone, ee), _sdf(sz.zone, prev_ee)) < -BAND
+            inside = min(zone_sdf(sz.zone, ee), zone_sdf(sz.zone, prev_ee)) < -BAND
             if inside and speed > sz.max_speed_m_s + tol:
                 out.append(Violation("zone_speed", t, f"EE {speed:.4f} m/s > {sz.max_speed_m_s} in {sz.zone}"))
         return out
@@ -228,7 +228,8 @@ class GroundTruth:
                 bad = change > max_acc + tol_rad / (dt * dt)
                 if acc_exemptions:
                     at_limit = (np.abs(q - lower) <= 1e-12) | (np.abs(q - upper) <= 1e-12)
-                    slowed = any(_sdf(sz.zone, ee) <= BAND or _sdf(sz.zone, prev_ee) <= BAND for sz in g.speed_zones)
+                    slowed = any(zone_sdf(sz.zone, ee) <= BAND or zone_sdf(sz.zone, prev_ee) <= BAND
+                                 for sz in g.speed_zones)
                     bad = bad & ~at_limit & (not slowed)
                 if np.any(bad):
                     j = int(np.argmax(np.where(bad, change - max_acc, -np.inf)))

@@ -143,16 +143,14 @@ class _Controller:
 
 
 def _violates(env, guardrails) -> bool:
-    """Independent check in the simulator: end effector outside the workspace or inside a keep-out zone."""
+    """Independent check in the simulator: the measured end effector outside the workspace or inside a keep-out
+    zone (geometry from the campaign's independent checker, not from the safety filter under test)."""
+    from jepa_mpc.planner.guardrail_checker import zone_sdf
+
     ee = env.ee_pos
     if np.any(ee < np.asarray(guardrails.workspace_lo)) or np.any(ee > np.asarray(guardrails.workspace_hi)):
         return True
-    for zone in guardrails.keep_out:
-        if hasattr(zone, "radius") and np.linalg.norm(ee - np.asarray(zone.center)) < zone.radius:
-            return True
-        if hasattr(zone, "lo") and np.all(ee > np.asarray(zone.lo)) and np.all(ee < np.asarray(zone.hi)):
-            return True
-    return False
+    return any(zone_sdf(zone, ee) < 0 for zone in guardrails.keep_out)
 
 
 def run_episodes(settings: EvalSettings, indices: list[int]) -> list[EpisodeResult]:
