@@ -41,9 +41,9 @@ class EvalSettings:
     horizon: int = 10
     iterations: int = 3
     goal_mode: str = "terminal"
+    """Latent goal energy on the last predicted step (terminal), averaged over the horizon (trajectory), or both."""
     action_weight: float = 0.01
     """Weight of the action-magnitude cost (higher: prefers staying still once the goal energy is flat)."""
-    """Latent goal energy on the last predicted step (terminal), averaged over the horizon (trajectory), or both."""
     max_steps: int = 60
     seed: int = 0
     device: str = "cpu"
@@ -117,7 +117,7 @@ class _Controller:
             if self.s.policy == "fk-mpc" or self.s.goal == "pose":
                 self.mpc.set_goal(ee_goal=env.goal_pos)
             elif self._proprio:  # the goal is the goal image together with the goal's joint positions
-                self.mpc.set_goal_image(info["goal_image"], np.r_[info["goal_arm_qpos"], 0.04, 0.04])
+                self.mpc.set_goal_image(info["goal_image"], info["goal_joint_pos"])
             else:
                 self.mpc.set_goal_image(info["goal_image"])
 

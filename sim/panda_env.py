@@ -3,7 +3,8 @@
 Observation (dict): image uint8 [H,W,3] from the fixed camera; joint_pos / joint_vel [9] (7 arm + 2 fingers);
 ee_pos [3] and ee_quat [4] (wxyz) of the end-effector site; goal_pos [3]. Action: [8] in [-1, 1], joint-target
 deltas plus gripper (see `arm_control.py`). The goal is given as a position (`goal_pos`, in the observation) and
-as an image (`info["goal_image"]` at reset, also `env.unwrapped.goal_image`). These are continuing tasks:
+as an image (`info["goal_image"]` at reset, also `env.unwrapped.goal_image`) with the joint positions it shows
+(`info["goal_joint_pos"]` [9], laid out like `joint_pos`). These are continuing tasks:
 `terminated` is always False, episodes end by the TimeLimit, and `info["success"]` tells if the goal is met
 (tolerances in `tasks.py`). Reward is minus the task distance in metres.
 """
@@ -186,7 +187,8 @@ class PandaArmEnv(gymnasium.Env):
         self.data.ctrl[:ARM_DOF] = self._targets
         self.data.ctrl[ARM_DOF:] = GRIPPER_OPEN
         info = self._info()
-        info.update(goal_image=self.goal_image, goal_arm_qpos=self.goal_arm_qpos.copy())
+        info.update(goal_image=self.goal_image, goal_arm_qpos=self.goal_arm_qpos.copy(),
+                    goal_joint_pos=np.r_[self.goal_arm_qpos, GRIPPER_OPEN, GRIPPER_OPEN].astype(np.float32))
         return self._obs(), info
 
     def step(self, action):
