@@ -59,7 +59,9 @@ class Operator:
         self.distance = float("nan")
         self.pub_goal_image = self.node.create_publisher(Image, "/goal_image", 10)
         self.pub_goal_pose = self.node.create_publisher(PoseStamped, "/goal_pose", 10)
+        self.pub_goal_joints = self.node.create_publisher(JointState, "/goal_joint_states", 10)
         self.node.create_subscription(Image, "/sim/goal_image", self._on_goal_image, LATCHED)
+        self.node.create_subscription(JointState, "/sim/goal_joint_states", self._on_goal_joints, LATCHED)
         self.node.create_subscription(PoseStamped, "/sim/goal_pose", self._on_goal_pose, LATCHED)
         self.node.create_subscription(Image, "/camera/image_raw", self._on_image, qos_profile_sensor_data)
         self.node.create_subscription(JointState, "/joint_states", self._on_joints, qos_profile_sensor_data)
@@ -72,18 +74,22 @@ class Operator:
         self._goal_msgs["image"] = msg
         self.goal_image = image_msg_to_rgb(msg)
 
+    def _on_goal_joints(self, msg) -> None:
+        self._goal_msgs["joints"] = msg
+
     def _on_goal_pose(self, msg) -> None:
         self._goal_msgs["pose"] = msg
         p = msg.pose.position
         self.goal_pos = np.array([p.x, p.y, p.z])
 
     def send_goal(self) -> bool:
-        """Forward the simulator's goal to the planner once both goal messages have arrived."""
-        if self.goal_sent or "image" not in self._goal_msgs or "pose" not in self._goal_msgs:
+        """Forward the simulator's goal to the planner once all goal messages have arrived."""
+        if self.goal_sent or any(k not in self._goal_msgs for k in ("image", "joints", "pose")):
             return self.goal_sent
-        if self.pub_goal_image.get_subscription_count() == 0:
+        if self.pub_goal_image.get_subscription_count() == 0 or self.pub_goal_joints.get_subscription_count() == 0:
             return False  # wait for the planner to subscribe
-        if self.goal_kind == "image":
+        if self.goal_kind == "image":  # the image and the joint positions it shows, same stamp
+            self.pub_goal_joints.publish(self._goal_msgs["joints"])
             self.pub_goal_image.publish(self._goal_msgs["image"])
         else:
             self.pub_goal_pose.publish(self._goal_msgs["pose"])

@@ -2,6 +2,8 @@
 
     jepa-mpc goal pose 0.5 0.1 0.3        # end-effector position, world frame, metres
     jepa-mpc goal image goal.png          # any image file; resized to the model's input size by the mpc node's check
+    jepa-mpc goal image goal.png --joints 0 -0.1 0 -2.3 0 0.6 0.8 0.04 0.04   # + the joint positions it shows
+                                          # (a checkpoint that reads joint positions needs them; same stamp)
     jepa-mpc goal capture                 # the mpc node keeps its current camera frame as the goal
     jepa-mpc goal clear                   # no goal: the arm holds
 """
@@ -21,6 +23,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     image = sub.add_parser("image", help="goal image file (PNG/JPEG)")
     image.add_argument("file")
     image.add_argument("--size", type=int, default=64, help="resize to SIZExSIZE (the model's input size)")
+    image.add_argument("--joints", type=float, nargs="+", metavar="Q",
+                       help="joint positions shown in the image (rad; m for fingers), in --joint-names order")
+    image.add_argument("--joint-names", nargs="+", default=None,
+                       help="names for --joints (default: the mpc node's proprio_joint_names default)")
     sub.add_parser("capture", help="use the current camera frame as the goal")
     sub.add_parser("clear", help="drop the goal (hold)")
     parser.add_argument("--node", default="mpc", help="name of the mpc node")
@@ -36,17 +42,32 @@ def _wait_for_subscriber(node, publisher, timeout_s: float) -> bool:
     return publisher.get_subscription_count() > 0
 
 
+def _goal_joint_names(args: argparse.Namespace) -> tuple[str, ...]:
+    """Names for `goal image --joints` (empty without --joints); SystemExit on a count mismatch or non-finite value."""
+    if args.kind != "image" or not args.joints:
+        return ()
+    from jepa_mpc.ros_nodes.sim_bridge import PANDA_FINGER_JOINTS, PANDA_ROS_JOINTS
+
+    names = tuple(args.joint_names or (*PANDA_ROS_JOINTS, *PANDA_FINGER_JOINTS))
+    if len(names) != len(args.joints):
+        raise SystemExit(f"--joints has {len(args.joints)} values but there are {len(names)} joint names {names}")
+    if not all(math.isfinite(v) for v in args.joints):
+        raise SystemExit("--joints must be finite numbers")
+    return names
+
+
 def run(args: argparse.Namespace) -> int:
     import numpy as np
     import rclpy
     from geometry_msgs.msg import PoseStamped
-    from sensor_msgs.msg import Image
+    from sensor_msgs.msg import Image, JointState
     from std_srvs.srv import Trigger
 
-    from jepa_mpc.ros_nodes.conversions import rgb_to_image_msg
+    from jepa_mpc.ros_nodes.conversions import joint_state_msg, rgb_to_image_msg
 
     if args.kind == "pose" and not all(math.isfinite(v) for v in (args.x, args.y, args.z)):
         raise SystemExit("pose coordinates must be finite numbers")
+    joint_names = _goal_joint_names(args)
     rgb = None
     if args.kind == "image":
         import imageio.v3 as iio
@@ -81,6 +102,11 @@ def run(args: argparse.Namespace) -> int:
         else:
             pub = node.create_publisher(Image, "/goal_image", 10)
             msg = rgb_to_image_msg(rgb, stamp, "goal")
+        if joint_names:  # first the joints, then the image with the same stamp: the mpc node pairs them by stamp
+            joints_pub = node.create_publisher(JointState, "/goal_joint_states", 10)
+            if not _wait_for_subscriber(node, joints_pub, args.timeout):
+                raise SystemExit(f"nobody subscribes to {joints_pub.topic_name} (is the mpc node running?)")
+            joints_pub.publish(joint_state_msg(joint_names, args.joints, [0.0] * len(args.joints), stamp))
         if not _wait_for_subscriber(node, pub, args.timeout):
             raise SystemExit(f"nobody subscribes to {pub.topic_name} (is the mpc node running?)")
         pub.publish(msg)

@@ -5,7 +5,10 @@ thread. It keeps the latest camera frame, joint state and commanded target (read
 so the plan integrates from what the arm was really told), and each control period encodes, plans and publishes
 /planned_trajectory plus /diagnostics (plan latency, status, cost breakdown, safety reasons). Goals: an image on
 /goal_image, a position on /goal_pose (planned through known forward kinematics), or ~/capture_goal, which takes
-the current frame. Parameters map onto planner.config; changes are validated and applied between solves.
+the current frame. A checkpoint whose encoder also reads joint positions (proprioception) gets them from
+/joint_states for the observation, and for the goal from /goal_joint_states stamped like the goal image (or the
+joint state at capture time); until both halves of the goal are there, it holds. Parameters map onto
+planner.config; changes are validated and applied between solves.
 """
 from __future__ import annotations
 
@@ -36,7 +39,7 @@ from jepa_mpc.ros_nodes.conversions import (
 )
 from jepa_mpc.ros_nodes.guardrail_params import GuardrailParams
 from jepa_mpc.ros_nodes.params import declare_config, param, validating_callback
-from jepa_mpc.ros_nodes.sim_bridge import PANDA_ROS_JOINTS
+from jepa_mpc.ros_nodes.sim_bridge import PANDA_FINGER_JOINTS, PANDA_ROS_JOINTS
 from jepa_mpc.sim.arm_control import integrate_targets
 
 
@@ -58,7 +61,9 @@ class MpcNodeConfig:
     plan_budget_s: float = param(0.0, "anytime deadline per plan; 0: none")
     goal_energy_weight: float = param(1.0, "weight of ||z_H - z_goal||")
     pose_weight: float = param(1.0, "weight of the EE-to-goal-pose distance")
-    action_magnitude_weight: float = param(0.01, "weight of |a|^2")
+    action_magnitude_weight: float = param(0.01, "weight of |a|^2 (pose goals)")
+    image_action_magnitude_weight: float = param(
+        0.3, "weight of |a|^2 (image goals: the latent energy is flat near the goal, so prefer stillness there)")
     action_rate_weight: float = param(0.01, "weight of |a_t - a_{t-1}|^2")
     goal_norm: str = param("l2", "l1 | l2 latent distance")
     control_period_s: float = param(0.1, "planning period", read_only=True)
@@ -66,6 +71,8 @@ class MpcNodeConfig:
                                                                        read_only=True)
     max_obs_age_s: float = param(0.25, "older observations: no plan")
     joint_names: tuple = param(PANDA_ROS_JOINTS, "ROS names of the 7 arm joints")
+    proprio_joint_names: tuple = param((*PANDA_ROS_JOINTS, *PANDA_FINGER_JOINTS),
+                                       "joints a proprioceptive checkpoint reads, in its input order", read_only=True)
     image_topic: str = param("/camera/image_raw", "camera", read_only=True)
     command_topic: str = param("/joint_trajectory_controller/joint_trajectory",
                                "what the arm is commanded (read back)", read_only=True)
@@ -77,6 +84,8 @@ class MpcNodeConfig:
             raise ValueError(f"torch_threads must be >= 1, got {self.torch_threads}")
         if len(self.joint_names) != 7:
             raise ValueError(f"joint_names must name 7 joints, got {self.joint_names}")
+        if not self.proprio_joint_names or len(set(self.proprio_joint_names)) != len(self.proprio_joint_names):
+            raise ValueError(f"proprio_joint_names must be distinct names, got {self.proprio_joint_names}")
 
     def to_planner_configs(self):
         """(MPCConfig, image-goal CostConfig, pose-goal CostConfig, GuardrailConfig)."""
@@ -91,13 +100,22 @@ class MpcNodeConfig:
             cem=CEMConfig(num_samples=self.num_samples, iterations=self.iterations, num_elites=self.num_elites),
             gradient=GradientConfig(steps=self.gradient_steps),
             arm=ArmControlConfig(control_period_s=self.control_period_s, max_joint_step_rad=self.max_step_rad))
-        common = dict(action_magnitude_weight=self.action_magnitude_weight,
-                      action_rate_weight=self.action_rate_weight, goal_norm=self.goal_norm)
+        common = dict(action_rate_weight=self.action_rate_weight, goal_norm=self.goal_norm)
         image_costs = CostConfig(terms=("goal_energy", "action_magnitude", "action_rate"),
-                                 goal_energy_weight=self.goal_energy_weight, **common)
-        pose_costs = CostConfig(terms=("pose_fk", "action_magnitude", "action_rate"),
-                                pose_fk_weight=self.pose_weight, **common)
+                                 goal_energy_weight=self.goal_energy_weight,
+                                 action_magnitude_weight=self.image_action_magnitude_weight, **common)
+        pose_costs = CostConfig(terms=("pose_fk", "action_magnitude", "action_rate"), pose_fk_weight=self.pose_weight,
+                                action_magnitude_weight=self.action_magnitude_weight, **common)
         return mpc, image_costs, pose_costs, self.guardrails.to_config()
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageGoal:
+    """A goal image, its stamp, and the joint positions it shows (needed by a proprioceptive checkpoint)."""
+
+    rgb: np.ndarray
+    stamp_s: float
+    joints: np.ndarray | None = None
 
 
 class MpcNode(LifecycleNode):
@@ -111,8 +129,12 @@ class MpcNode(LifecycleNode):
         self._lock = threading.Lock()
         self._frame: tuple[np.ndarray, float] | None = None
         self._joints: tuple[np.ndarray, float] | None = None
+        self._proprio: np.ndarray | None = None  # positions of cfg.proprio_joint_names, when /joint_states has them
         self._commanded: np.ndarray | None = None
-        self._goal: tuple[str, object] | None = None  # ("image", rgb) or ("pose", xyz)
+        # ("image", ImageGoal) or ("pose", xyz); an image goal's joints may arrive after its image (or never)
+        self._goal: tuple[str, object] | None = None
+        self._goal_joints: tuple[np.ndarray, float] | None = None  # latest /goal_joint_states (positions, stamp)
+        self.proprio_dim = 0  # set by configure: > 0 when the checkpoint's encoder reads joint positions
         self._goal_version = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -126,6 +148,7 @@ class MpcNode(LifecycleNode):
         self.create_subscription(JointState, "/joint_states", self._on_joint_state, qos_profile_sensor_data)
         self.create_subscription(JointTrajectory, self.cfg.command_topic, self._on_command, 10)
         self.create_subscription(Image, "/goal_image", self._on_goal_image, 10)
+        self.create_subscription(JointState, "/goal_joint_states", self._on_goal_joint_state, 10)
         self.create_subscription(PoseStamped, "/goal_pose", self._on_goal_pose, 10)
         self.create_service(Trigger, "~/capture_goal", self._on_capture_goal)
         self.create_service(Trigger, "~/clear_goal", self._on_clear_goal)
@@ -183,9 +206,10 @@ class MpcNode(LifecycleNode):
         torch.set_num_threads(cfg.torch_threads)
         path = resolve_checkpoint(cfg.checkpoint)
         world_model = WorldModel.from_checkpoint(path, device=cfg.device).eval()
-        if world_model.cfg.encoder.proprio_dim > 0:
-            raise ValueError(f"{path} encodes proprioception ({world_model.cfg.encoder.proprio_key}); the mpc node "
-                             "plans from images alone, so use an image-only checkpoint")
+        proprio_dim = int(world_model.cfg.encoder.proprio_dim)
+        if proprio_dim and proprio_dim != len(cfg.proprio_joint_names):
+            raise ValueError(f"{path} reads {proprio_dim} joint positions ({world_model.cfg.encoder.proprio_key}) but "
+                             f"proprio_joint_names names {len(cfg.proprio_joint_names)}: {cfg.proprio_joint_names}")
         mpc_cfg, image_costs, pose_costs, guardrails = cfg.to_planner_configs()
         model = load_model()
         planners = {
@@ -193,6 +217,7 @@ class MpcNode(LifecycleNode):
             "pose": RecedingHorizonMPC.build(world_model, mpc_cfg, pose_costs, guardrails, model=model),
         }
         self.image_size = int(world_model.cfg.encoder.image_size)
+        self.proprio_dim = proprio_dim
         self.get_logger().info(f"loaded {path} on {planners['image'].device}; optimizer {cfg.optimizer}, "
                                f"K={cfg.num_samples} H={cfg.horizon} iterations={cfg.iterations}")
         return planners
@@ -225,8 +250,15 @@ class MpcNode(LifecycleNode):
         except MessageError as exc:
             self._reject("joint state", exc)
             return
+        try:
+            proprio, _ = joint_state_to_arrays(msg, self.cfg.proprio_joint_names)
+        except MessageError as exc:
+            proprio = None
+            if self.proprio_dim:  # only a proprioceptive checkpoint needs the extra joints
+                self._reject("joint state for proprioception", exc)
         with self._lock:
             self._joints = (q, stamp_to_s(msg.header.stamp))
+            self._proprio = proprio
 
     def _on_command(self, msg: JointTrajectory) -> None:
         try:
@@ -244,9 +276,28 @@ class MpcNode(LifecycleNode):
 
     def _on_goal_image(self, msg: Image) -> None:
         try:
-            self._set_goal("image", image_msg_to_rgb(msg, self._expected_hw()))
+            rgb = image_msg_to_rgb(msg, self._expected_hw())
         except MessageError as exc:
             self._reject("goal image", exc)
+            return
+        stamp = stamp_to_s(msg.header.stamp)
+        with self._lock:
+            joints = self._goal_joints
+        # the goal's joint positions belong to this image only if they carry its stamp (published together)
+        self._set_goal("image", ImageGoal(rgb, stamp, joints[0] if joints and joints[1] == stamp else None))
+
+    def _on_goal_joint_state(self, msg: JointState) -> None:
+        try:
+            q, _ = joint_state_to_arrays(msg, self.cfg.proprio_joint_names)
+        except MessageError as exc:
+            self._reject("goal joint state", exc)
+            return
+        stamp = stamp_to_s(msg.header.stamp)
+        with self._lock:
+            self._goal_joints = (q, stamp)
+            kind, goal = self._goal if self._goal is not None else (None, None)
+        if kind == "image" and goal.joints is None and goal.stamp_s == stamp:  # the image came first
+            self._set_goal("image", dataclasses.replace(goal, joints=q))
 
     def _on_goal_pose(self, msg: PoseStamped) -> None:
         p = msg.pose.position
@@ -258,11 +309,14 @@ class MpcNode(LifecycleNode):
 
     def _on_capture_goal(self, request, response):
         with self._lock:
-            frame = self._frame
+            frame, proprio = self._frame, self._proprio
         if frame is None:
             response.success, response.message = False, "no camera frame yet"
             return response
-        self._set_goal("image", frame[0].copy())
+        if self.proprio_dim and proprio is None:
+            response.success, response.message = False, f"no joint state with {self.cfg.proprio_joint_names} yet"
+            return response
+        self._set_goal("image", ImageGoal(frame[0].copy(), frame[1], None if proprio is None else proprio.copy()))
         response.success, response.message = True, "current frame is the goal"
         return response
 
@@ -289,22 +343,27 @@ class MpcNode(LifecycleNode):
         while not self._stop.is_set():
             with self._lock:
                 frame, joints, commanded, goal = self._frame, self._joints, self._commanded, self._goal
+                proprio = self._proprio
                 goal_version, pending = self._goal_version, self._pending_cfg
                 self._pending_cfg = None
             if pending is not None:
                 self._apply_cfg(pending)
-            if goal is not None and frame is not None and joints is not None:
+            missing = self._missing_input(goal, frame, joints, proprio)
+            if missing:
+                if goal is not None:
+                    self._diag(DiagnosticStatus.WARN, f"holding: {missing}", {})
+            else:
                 kind, value = goal
                 planner = self.planners[kind]
                 if goal_version != seen_goal_version:
                     planner.reset()
                     if kind == "image":
-                        planner.set_goal_image(value)
+                        planner.set_goal_image(value.rgb, value.joints if self.proprio_dim else None)
                     else:
                         planner.set_goal(ee_goal=value)
                     seen_goal_version = goal_version
                 obs = Observation(image=frame[0], q=joints[0], stamp_s=min(frame[1], joints[1]),
-                                  q_target=commanded)
+                                  proprio=proprio if self.proprio_dim else None, q_target=commanded)
                 try:
                     tick = planner.step(obs, now_s=self.now_s())
                 except Exception as exc:  # noqa: BLE001 - a planner bug must not kill the thread; no plan = hold
@@ -313,11 +372,23 @@ class MpcNode(LifecycleNode):
                     planner.reset()
                 else:
                     self.last_tick = tick
-                    self._publish(tick, commanded if commanded is not None else joints[0])
+                    self._publish(tick, commanded if commanded is not None else joints[0], frame[1])
             next_tick += period
             self._stop.wait(max(0.0, next_tick - time.monotonic()))
             if time.monotonic() - next_tick > period:
                 next_tick = time.monotonic()  # missed a period: don't burst
+
+    def _missing_input(self, goal, frame, joints, proprio) -> str:
+        """Why no plan can be made now ('' when everything the goal and the model need is there)."""
+        if goal is None:
+            return "no goal"
+        if frame is None or joints is None:
+            return "no camera frame or joint state yet"
+        if self.proprio_dim and proprio is None:
+            return f"no joint state with {self.cfg.proprio_joint_names}"
+        if self.proprio_dim and goal[0] == "image" and goal[1].joints is None:
+            return "the goal image's joint positions have not arrived on /goal_joint_states (same stamp)"
+        return ""
 
     def _apply_cfg(self, cfg: MpcNodeConfig) -> None:
         try:
@@ -328,7 +399,7 @@ class MpcNode(LifecycleNode):
         except Exception as exc:  # noqa: BLE001 - keep planning with the old configuration
             self.get_logger().error(f"parameter change not applied: {exc}")
 
-    def _publish(self, tick, q0: np.ndarray) -> None:
+    def _publish(self, tick, q0: np.ndarray, frame_stamp_s: float) -> None:
         plan, command = tick.plan, tick.command
         if plan.ok and command.joint_targets.shape[0] > 0 and self.pub_plan is not None:
             safety = self.planners["image"].safety  # same arm model and action semantics for both planners
@@ -341,7 +412,7 @@ class MpcNode(LifecycleNode):
         values = {"status": plan.status.value, "plan_ms": round(tick.timings_s.get("plan", 0) * 1e3, 2),
                   "encode_ms": round(tick.timings_s.get("encode", 0) * 1e3, 2),
                   "total_ms": round(tick.timings_s.get("total", 0) * 1e3, 2), "iterations": plan.iterations,
-                  "cost": plan.cost, "safety": tick.report.describe(),
+                  "cost": plan.cost, "safety": tick.report.describe(), "frame_stamp_s": frame_stamp_s,
                   **{f"cost.{k}": round(float(v), 5) for k, v in plan.cost_terms.items()}}
         level = DiagnosticStatus.OK if plan.ok else DiagnosticStatus.WARN
         self._diag(level, plan.status.value, values)

@@ -3,7 +3,8 @@
 Publishes /joint_states, /camera/image_raw and /camera/camera_info (one stamp per control tick, sensor-data QoS),
 accepts arm commands as trajectory_msgs/JointTrajectory on the JointTrajectoryController topic and as
 std_msgs/Float64MultiArray on the forward_position_controller topic, and offers ~/reset (std_srvs/Trigger) to
-start a new episode. Each episode's goal is published latched on /sim/goal_image and /sim/goal_pose.
+start a new episode. Each episode's goal is published latched on /sim/goal_image, /sim/goal_joint_states (the
+joint positions the goal image shows, same stamp) and /sim/goal_pose.
 With rate_factor > 1 it runs faster than real time and publishes /clock (other nodes then use_sim_time).
 """
 from __future__ import annotations
@@ -90,6 +91,7 @@ class SimBridgeNode(Node):
         self.pub_image = self.create_publisher(Image, "/camera/image_raw", qos_profile_sensor_data)
         self.pub_info = self.create_publisher(CameraInfo, "/camera/camera_info", qos_profile_sensor_data)
         self.pub_goal_image = self.create_publisher(Image, "/sim/goal_image", LATCHED)
+        self.pub_goal_joints = self.create_publisher(JointState, "/sim/goal_joint_states", LATCHED)
         self.pub_goal_pose = self.create_publisher(PoseStamped, "/sim/goal_pose", LATCHED)
         self.pub_clock = self.create_publisher(Clock, "/clock", 10) if self.cfg.rate_factor != 1.0 else None
         self.create_subscription(JointTrajectory, self.cfg.trajectory_topic, self._on_trajectory, 10)
@@ -153,6 +155,9 @@ class SimBridgeNode(Node):
         with self._lock:
             self.follower = TrajectoryFollower(self.env.joint_targets)
         stamp = s_to_stamp(self.now_s())
+        goal_q = info["goal_joint_pos"]
+        self.pub_goal_joints.publish(joint_state_msg((*self.cfg.joint_names, *PANDA_FINGER_JOINTS), goal_q,
+                                                     np.zeros_like(goal_q), stamp))
         self.pub_goal_image.publish(rgb_to_image_msg(info["goal_image"], stamp, self.cfg.camera_frame_id))
         goal = PoseStamped(header=Header(stamp=stamp, frame_id="world"))
         goal.pose.position.x, goal.pose.position.y, goal.pose.position.z = (float(v) for v in self.env.goal_pos)

@@ -11,17 +11,19 @@ from sensor_msgs.msg import Image, JointState
 from trajectory_msgs.msg import JointTrajectory
 
 from jepa_mpc.ros_nodes.conversions import joint_state_msg, rgb_to_image_msg, trajectory_to_array
-from jepa_mpc.ros_nodes.sim_bridge import PANDA_ROS_JOINTS
-from jepa_mpc.sim.panda_scene import HOME_QPOS
+from jepa_mpc.ros_nodes.sim_bridge import PANDA_FINGER_JOINTS, PANDA_ROS_JOINTS
+from jepa_mpc.sim.panda_scene import GRIPPER_OPEN, HOME_QPOS
 
 
 class FakeArmDriver(Node):
-    def __init__(self, context, period_s: float = 0.1, topic: str = "/joint_trajectory_controller/joint_trajectory"):
+    def __init__(self, context, period_s: float = 0.1, topic: str = "/joint_trajectory_controller/joint_trajectory",
+                 fingers: bool = False):
         super().__init__("fake_driver", context=context)
         self.q = HOME_QPOS.copy()
         self.commands: list[tuple[float, np.ndarray]] = []  # (receive time s, first point)
         self.camera_on = True
         self.joints_on = True
+        self.fingers = fingers  # also publish the two (open) finger joints, as the sim bridge does
         self.pub_js = self.create_publisher(JointState, "/joint_states", qos_profile_sensor_data)
         self.pub_img = self.create_publisher(Image, "/camera/image_raw", qos_profile_sensor_data)
         self.create_subscription(JointTrajectory, topic, self._on_command, 10)
@@ -38,6 +40,9 @@ class FakeArmDriver(Node):
     def _tick(self) -> None:
         stamp = self.get_clock().now().to_msg()
         if self.joints_on:
-            self.pub_js.publish(joint_state_msg(PANDA_ROS_JOINTS, self.q, np.zeros(7), stamp))
+            names, q = PANDA_ROS_JOINTS, self.q
+            if self.fingers:
+                names, q = (*PANDA_ROS_JOINTS, *PANDA_FINGER_JOINTS), np.r_[self.q, GRIPPER_OPEN, GRIPPER_OPEN]
+            self.pub_js.publish(joint_state_msg(names, q, np.zeros(len(names)), stamp))
         if self.camera_on:
             self.pub_img.publish(rgb_to_image_msg(np.zeros((64, 64, 3), np.uint8), stamp, "camera"))
