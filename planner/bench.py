@@ -119,15 +119,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _load_world_model(args: argparse.Namespace, device: torch.device) -> tuple[WorldModelLike, str, int]:
-    if args.checkpoint is None:
+def load_world_model(checkpoint: str | None, device: torch.device) -> tuple[WorldModelLike, str, int]:
+    """(model, description, image size): the checkpoint's world model, or the random MLP stand-in when None."""
+    if checkpoint is None:
         torch.manual_seed(0)
         return RandomMLPWorldModel().to(device).eval(), "random-mlp (conv 64x64 -> 64-d, MLP 2x256)", 64
     from jepa_mpc.models.world_model import WorldModel  # entry point: may import downward
 
-    model = WorldModel.from_checkpoint(args.checkpoint, device=device).eval()
+    model = WorldModel.from_checkpoint(checkpoint, device=device).eval()
     size = int(getattr(getattr(getattr(model, "cfg", None), "encoder", None), "image_size", 64))
-    return model, f"checkpoint {args.checkpoint}", size
+    return model, f"checkpoint {checkpoint}", size
 
 
 def _percentiles(times_ms: list[float]) -> dict[str, float]:
@@ -172,27 +173,83 @@ def _rows(args: argparse.Namespace) -> list[tuple[str, int, int, int]]:
     return list(dict.fromkeys(rows))
 
 
+def bench_problem() -> tuple[CostConfig, GuardrailConfig]:
+    """The planning problem every latency row solves: goal energy + FK pose + action rate, one keep-out sphere and
+    one speed zone, so guardrail checks are part of the measured cost."""
+    guardrails = GuardrailConfig(
+        keep_out=(SphereZone((0.5, 0.35, 0.35), 0.1),),
+        speed_zones=(SpeedZone(SphereZone((0.5, 0.0, 0.2), 0.1), 0.1),),
+    )
+    return CostConfig(terms=("goal_energy", "pose_fk", "action_rate")), guardrails
+
+
+def encode_latency(
+    model: WorldModelLike, device: torch.device, image_size: int, reps: int, mj_model=None
+) -> tuple[dict[str, float], torch.Tensor]:
+    """Latency of the planner's encode path for one blank frame (p50/p99/mean ms), and that frame's latent z0."""
+    mj_model = mj_model if mj_model is not None else load_model()
+    costs, guardrails = bench_problem()
+    probe = RecedingHorizonMPC.build(model, MPCConfig(device=str(device)), costs, guardrails, model=mj_model)
+    image = np.zeros((image_size, image_size, 3), dtype=np.uint8)
+    proprio_dim = int(getattr(getattr(getattr(model, "cfg", None), "encoder", None), "proprio_dim", 0))
+    proprio = np.zeros(proprio_dim, dtype=np.float32) if proprio_dim else None
+    stats = _time(lambda: probe.encode(image, proprio), device, reps)
+    return stats, probe.encode(image, proprio)
+
+
+def plan_latency(
+    model: WorldModelLike,
+    z0: torch.Tensor,
+    device: torch.device,
+    method: str,
+    samples: int,
+    horizon: int,
+    iterations: int,
+    reps: int,
+    *,
+    refine_steps: int = 5,
+    compile: bool = False,
+    mj_model=None,
+) -> dict:
+    """p50/p99/mean ms of one full plan (warm-started, as in closed loop) and the most frequent plan status.
+
+    For `gradient`, `samples` is ignored (the GradientConfig's candidate count is used) and `iterations` are Adam
+    steps; for `hybrid`, `refine_steps` Adam steps follow the CEM iterations.
+    """
+    mj_model = mj_model if mj_model is not None else load_model()
+    costs, guardrails = bench_problem()
+    cfg = MPCConfig(
+        optimizer=method,
+        horizon=horizon,
+        device=str(device),
+        compile=compile,
+        max_retries=0,
+        cem=CEMConfig(num_samples=samples, iterations=iterations, num_elites=min(32, samples)),
+        gradient=GradientConfig(steps=iterations if method == "gradient" else refine_steps),
+    )
+    mpc = RecedingHorizonMPC.build(model, cfg, costs, guardrails, model=mj_model)
+    mpc.set_goal(z_goal=torch.zeros_like(z0), ee_goal=[0.55, 0.1, 0.25])
+    ctx = PlanContext(
+        z0=z0,
+        q0=torch.as_tensor(HOME_QPOS, dtype=torch.float32, device=device),
+        qd0=torch.zeros(7, device=device),
+        z_goal=mpc.z_goal,
+        ee_goal=mpc.ee_goal,
+    )
+    statuses: list[str] = []
+    stats = _time(lambda: statuses.append(mpc.plan(ctx).status.value), device, reps)
+    return {**stats, "status": max(set(statuses), key=statuses.count)}
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark and print a table (and JSON when asked)."""
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
-    model, model_name, image_size = _load_world_model(args, device)
+    model, model_name, image_size = load_world_model(args.checkpoint, device)
     reps = args.reps or (20 if args.quick else 50)
     mj_model = load_model()
-    guardrails = GuardrailConfig(
-        keep_out=(SphereZone((0.5, 0.35, 0.35), 0.1),),
-        speed_zones=(SpeedZone(SphereZone((0.5, 0.0, 0.2), 0.1), 0.1),),
-    )
-    costs = CostConfig(terms=("goal_energy", "pose_fk", "action_rate"))
-    image = np.zeros((image_size, image_size, 3), dtype=np.uint8)
-    probe = RecedingHorizonMPC.build(
-        model, MPCConfig(device=str(device)), costs, guardrails, model=mj_model
-    )
-    proprio_dim = int(getattr(getattr(getattr(model, "cfg", None), "encoder", None), "proprio_dim", 0))
-    proprio = np.zeros(proprio_dim, dtype=np.float32) if proprio_dim else None
-    encode = _time(lambda: probe.encode(image, proprio), device, reps)
-    z0 = probe.encode(image, proprio)
+    encode, z0 = encode_latency(model, device, image_size, reps, mj_model)
 
     print(  # noqa: T201 (CLI output)
         f"planner bench: device={device} threads={torch.get_num_threads()} torch={torch.__version__} "
@@ -204,35 +261,16 @@ def run(args: argparse.Namespace) -> int:
     )
     results = []
     for method, k, h, iters in _rows(args):
-        cfg = MPCConfig(
-            optimizer=method,
-            horizon=h,
-            device=str(device),
-            compile=args.compile,
-            max_retries=0,
-            cem=CEMConfig(num_samples=k, iterations=iters, num_elites=min(32, k)),
-            gradient=GradientConfig(steps=iters if method == "gradient" else args.refine_steps),
+        row = plan_latency(
+            model, z0, device, method, k, h, iters, reps,
+            refine_steps=args.refine_steps, compile=args.compile, mj_model=mj_model,
         )
-        mpc = RecedingHorizonMPC.build(model, cfg, costs, guardrails, model=mj_model)
-        mpc.set_goal(z_goal=torch.zeros_like(z0), ee_goal=[0.55, 0.1, 0.25])
-        ctx = PlanContext(
-            z0=z0,
-            q0=torch.as_tensor(HOME_QPOS, dtype=torch.float32, device=device),
-            qd0=torch.zeros(7, device=device),
-            z_goal=mpc.z_goal,
-            ee_goal=mpc.ee_goal,
-        )
-        statuses: list[str] = []
-        stats = _time(lambda: statuses.append(mpc.plan(ctx).status.value), device, reps)  # noqa: B023
-        status = max(set(statuses), key=statuses.count)
         target = " <- target" if (method, k, h, iters) == ("cem", *TARGET) else ""
         print(  # noqa: T201 (CLI output)
-            f"{method:<9}{k:>6}{h:>5}{iters:>7}{stats['p50_ms']:>10.1f}{stats['p99_ms']:>10.1f}"
-            f"{stats['mean_ms']:>10.1f}  {status}{target}"
+            f"{method:<9}{k:>6}{h:>5}{iters:>7}{row['p50_ms']:>10.1f}{row['p99_ms']:>10.1f}"
+            f"{row['mean_ms']:>10.1f}  {row['status']}{target}"
         )
-        results.append(
-            {"method": method, "K": k, "H": h, "iterations": iters, **stats, "status": status}
-        )
+        results.append({"method": method, "K": k, "H": h, "iterations": iters, **row})
     if args.json:
         report = {
             "device": str(device),

@@ -20,6 +20,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "goal": ("jepa_mpc.ros_nodes.goal_cli", "send a goal pose / goal image file, or capture the current frame as goal"),
     "eval": ("jepa_mpc.sim.eval_cli", "closed-loop success of the MPC beside baselines (table, JSON, plot, GIFs)"),
     "bench-planner": ("jepa_mpc.planner.bench", "measure plan latency p50/p99 of CEM, gradient and hybrid MPC"),
+    "bench": ("jepa_mpc.ros_nodes.bench_report", "planner, encoder, training and ROS-loop speed in one report"),
     "guardrail-test": ("jepa_mpc.planner.guardrail_campaign",
                        "property-based guardrail campaign on your params; exit 1 on any violation"),
     "record": ("jepa_mpc.ros_nodes.recorder", "record the graph's topics to a rosbag2 MCAP file (Ctrl-C finalizes it)"),
