@@ -23,8 +23,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--goal", default="image", choices=["image", "pose"], help="goal given to the MPC")
     parser.add_argument("--checkpoint", default="", help="world-model checkpoint (default: the shipped one)")
     parser.add_argument("--policies", default="mpc,random,oracle,fk-mpc",
-                        help=f"comma-separated subset of {','.join(POLICIES)}")
+                        help=f"comma-separated subset of {','.join(POLICIES)} (mpc: learned model; random: lower "
+                             "bound; oracle: scripted with privileged state; fk-mpc: pose goal through known FK; "
+                             "sim-mpc: the same MPC with the true simulator as model, the upper bound, slow on CPU)")
     parser.add_argument("--samples", type=int, default=512)
+    parser.add_argument("--sim-samples", type=int, default=EvalSettings.sim_num_samples,
+                        help="CEM samples of sim-mpc (each one a true physics rollout)")
     parser.add_argument("--horizon", type=int, default=10)
     parser.add_argument("--iterations", type=int, default=3)
     parser.add_argument("--goal-mode", default="terminal", choices=["terminal", "trajectory", "both"],
@@ -97,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
         policies = kept
     args.out.mkdir(parents=True, exist_ok=True)
     base = EvalSettings(env_id=args.env, goal=args.goal, checkpoint=args.checkpoint,
-                        optimizer=OPTIMIZER_OF[args.planner], num_samples=args.samples, horizon=args.horizon,
+                        optimizer=OPTIMIZER_OF[args.planner], num_samples=args.samples,
+                        sim_num_samples=args.sim_samples, horizon=args.horizon,
                         iterations=args.iterations, goal_mode=args.goal_mode, action_weight=args.action_weight,
                         max_steps=args.max_steps,
                         seed=args.seed, device=args.device)

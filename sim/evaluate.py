@@ -12,10 +12,15 @@ Policies:
 - oracle: scripted solve with privileged simulator state (DLS IK to the goal; scripted push for Push).
 - fk-mpc: the same MPC with a pose goal through the true kinematics instead of the learned latent (upper bound on
   Reach; it needs no learned model).
+- sim-mpc: the same MPC (CEM, costs, guardrails, safety filter) whose world model is the MuJoCo simulator itself
+  (sim/simulator_model.py): the upper bound of planning with a perfect model. Its state is read from the env
+  (privileged) before each plan; it plans with CEM whatever `optimizer` says (the simulator is not differentiable),
+  with `sim_num_samples` samples (physics rollouts are the cost: K x H x 50 mj_steps per CEM iteration).
 """
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import time
 
@@ -24,7 +29,9 @@ import numpy as np
 from jepa_mpc.sim.collect import episode_seed
 from jepa_mpc.sim.exploration import PushPolicy
 
-POLICIES = ("mpc", "random", "oracle", "fk-mpc")
+log = logging.getLogger(__name__)
+POLICIES = ("mpc", "random", "oracle", "fk-mpc", "sim-mpc")
+MPC_POLICIES = ("mpc", "fk-mpc", "sim-mpc")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,6 +45,9 @@ class EvalSettings:
     checkpoint: str = ""
     optimizer: str = "cem"
     num_samples: int = 512
+    sim_num_samples: int = 32
+    """CEM samples of sim-mpc: each is a true physics rollout (H x 50 mj_steps, 50-80k mj_steps/s on one CPU core),
+    so K=32, H=10, 3 iterations plans in about 0.9 s; K=64 in about 1.7 s."""
     horizon: int = 10
     iterations: int = 3
     goal_mode: str = "terminal"
@@ -56,6 +66,8 @@ class EvalSettings:
             raise ValueError(f"goal must be 'image' or 'pose', got {self.goal!r}")
         if self.max_steps < 1:
             raise ValueError(f"max_steps must be >= 1, got {self.max_steps}")
+        if self.sim_num_samples < 3:
+            raise ValueError(f"sim_num_samples must be >= 3, got {self.sim_num_samples}")
 
 
 @dataclasses.dataclass
@@ -76,31 +88,46 @@ class EpisodeResult:
 class _Controller:
     """Turns (env, obs, info) into the next joint targets for one policy."""
 
-    def __init__(self, s: EvalSettings) -> None:
+    def __init__(self, s: EvalSettings, env=None) -> None:
         self.s = s
         self.rng = np.random.default_rng(s.seed)
         self.mpc = None
-        if s.policy in ("mpc", "fk-mpc"):
-            self.mpc = self._build_mpc(s)
+        self.sim_model = None
+        if s.policy == "sim-mpc":
+            from jepa_mpc.sim.panda_scene import GRIPPER_OPEN
+            from jepa_mpc.sim.simulator_model import SimModelConfig, SimulatorWorldModel
+
+            if env is None:
+                raise ValueError("sim-mpc needs the env: its world model is that env's simulator")
+            # Eval sends MPC commands through env.step_to_targets, which keeps the gripper open: simulate that.
+            self.sim_model = SimulatorWorldModel(env, SimModelConfig(fixed_gripper_m=GRIPPER_OPEN))
+        if s.policy in MPC_POLICIES:
+            self.mpc = self._build_mpc(s, self.sim_model)
         # A checkpoint whose encoder also reads joint positions gets them for the observation and the goal.
-        self._proprio = bool(getattr(getattr(self.mpc, "world_model", None), "cfg", None)
+        self._proprio = bool(s.policy == "mpc" and getattr(getattr(self.mpc, "world_model", None), "cfg", None)
                              and self.mpc.world_model.cfg.encoder.proprio_dim > 0)
 
     @staticmethod
-    def _build_mpc(s: EvalSettings):
+    def _build_mpc(s: EvalSettings, sim_model=None):
         import torch
 
         from jepa_mpc.planner.config import CEMConfig, CostConfig, MPCConfig
         from jepa_mpc.planner.mpc import RecedingHorizonMPC
 
         torch.manual_seed(s.seed)
-        cfg = MPCConfig(optimizer=s.optimizer, horizon=s.horizon, device=s.device,
-                        cem=CEMConfig(num_samples=s.num_samples, iterations=s.iterations,
-                                      num_elites=max(1, min(32, s.num_samples // 8))), max_obs_age_s=1e9)
-        pose = s.policy == "fk-mpc" or s.goal == "pose"
+        sim = s.policy == "sim-mpc"
+        samples = s.sim_num_samples if sim else s.num_samples
+        if sim and s.optimizer != "cem":
+            log.warning("sim-mpc plans with CEM: the simulator is not differentiable (asked for %s)", s.optimizer)
+        cfg = MPCConfig(optimizer="cem" if sim else s.optimizer, horizon=s.horizon, device=s.device,
+                        cem=CEMConfig(num_samples=samples, iterations=s.iterations,
+                                      num_elites=max(1, min(32, samples // 8))), max_obs_age_s=1e9)
+        pose = s.policy == "fk-mpc" or (s.goal == "pose" and not sim)  # sim-mpc: a goal latent either way
         costs = CostConfig(terms=("pose_fk" if pose else "goal_energy", "action_magnitude", "action_rate"),
                            goal_mode=s.goal_mode, action_magnitude_weight=s.action_weight)
-        if s.policy == "fk-mpc":
+        if sim:
+            world_model = sim_model
+        elif s.policy == "fk-mpc":
             from jepa_mpc.planner.kinematic_model import NullWorldModel
 
             world_model = NullWorldModel()
@@ -114,7 +141,9 @@ class _Controller:
     def reset(self, env, info) -> None:
         if self.mpc is not None:
             self.mpc.reset()
-            if self.s.policy == "fk-mpc" or self.s.goal == "pose":
+            if self.sim_model is not None:  # the goal scene's true state, or the goal position in the start state
+                self.mpc.set_goal(z_goal=self.sim_model.goal_latent(env, pose_only=self.s.goal == "pose"))
+            elif self.s.policy == "fk-mpc" or self.s.goal == "pose":
                 self.mpc.set_goal(ee_goal=env.goal_pos)
             elif self._proprio:  # the goal is the goal image together with the goal's joint positions
                 self.mpc.set_goal_image(info["goal_image"], info["goal_joint_pos"])
@@ -135,6 +164,8 @@ class _Controller:
         from jepa_mpc.planner.mpc import Observation
 
         proprio = obs["joint_pos"] if self._proprio else None
+        if self.sim_model is not None:
+            self.sim_model.set_state(env.data)  # privileged: the true state the next encode returns
         tick = self.mpc.step(Observation(image=obs["image"], q=env.arm_qpos, stamp_s=float(t), proprio=proprio,
                                          q_target=env.joint_targets), now_s=float(t))
         targets = tick.command.joint_targets
@@ -161,7 +192,7 @@ def run_episodes(settings: EvalSettings, indices: list[int]) -> list[EpisodeResu
     from jepa_mpc.planner.config import GuardrailConfig
 
     env = gymnasium.make(settings.env_id).unwrapped
-    controller = _Controller(settings)
+    controller = _Controller(settings, env)
     guardrails = controller.mpc.safety.cfg.guardrails if controller.mpc is not None else GuardrailConfig()
     results = []
     try:
