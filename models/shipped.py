@@ -5,9 +5,26 @@ PandaReach-v0, then `jepa-mpc train`. An empty checkpoint setting anywhere in th
 """
 from __future__ import annotations
 
+import dataclasses
 import pathlib
 
 SHIPPED_CHECKPOINT = pathlib.Path(__file__).resolve().parent / "checkpoints" / "panda_reach"
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageGoalPlanning:
+    """Image-goal planner settings tuned with the shipped checkpoint by `jepa-mpc eval` (README, "Evaluation");
+    the mpc node and `jepa-mpc eval` default to them."""
+
+    horizon: int = 20
+    """Far goals: along the joint path the latent energy first rises, then falls; 10 steps do not see past it."""
+    goal_mode: str = "both"
+    """Terminal plus horizon-mean energy: the arm settles at the goal instead of wandering near it."""
+    action_weight: float = 0.3
+    """Weight of the mean squared action: near the goal the energy is flat, so stillness should win."""
+
+
+SHIPPED_IMAGE_GOAL_PLANNING = ImageGoalPlanning()
 
 
 def resolve_checkpoint(path: str | pathlib.Path | None) -> pathlib.Path:

@@ -296,6 +296,8 @@ class CampaignSetup:
     world_model: Any | None
     checkpoint_name: str
     image_size: int = 64
+    proprio_dim: int = 0
+    """Joint positions the world model's encoder reads beside the image (0: image only)."""
 
     @classmethod
     def build(
@@ -318,8 +320,16 @@ class CampaignSetup:
             path = resolve_checkpoint(checkpoint if checkpoint is not None else params.checkpoint)
             world_model = WorldModel.from_checkpoint(path, device="cpu").eval()
             name = str(path)
-        size = int(getattr(getattr(getattr(world_model, "cfg", None), "encoder", None), "image_size", 64))
-        return cls(params, model, GroundTruth(model), world_model, name, size)
+        encoder_cfg = getattr(getattr(world_model, "cfg", None), "encoder", None)
+        size, proprio_dim = int(getattr(encoder_cfg, "image_size", 64)), int(getattr(encoder_cfg, "proprio_dim", 0))
+        return cls(params, model, GroundTruth(model), world_model, name, size, proprio_dim)
+
+    def proprio(self, q: np.ndarray) -> np.ndarray | None:
+        """What a proprioceptive encoder reads for arm joints q: q, then open fingers (the Panda's 0.04 m)."""
+        if not self.proprio_dim:
+            return None
+        return np.r_[np.asarray(q, dtype=np.float32), np.full(max(0, self.proprio_dim - len(q)), 0.04)][
+            : self.proprio_dim].astype(np.float32)
 
     @property
     def base_guardrails(self) -> GuardrailConfig:
@@ -1081,7 +1091,8 @@ def run_mpc_case(setup: CampaignSetup, adversary: Adversary, case: MpcCase) -> O
         if case.goal_kind.startswith("ee:"):
             mpc.set_goal(ee_goal=case.goal)
         elif case.goal_kind == "image":
-            mpc.set_goal_image(_image(str(case.goal), setup.image_size, case.image_seed + 1))
+            mpc.set_goal_image(_image(str(case.goal), setup.image_size, case.image_seed + 1),
+                               setup.proprio(np.zeros(7)))
         else:
             z = {"nan": math.nan, "huge": 1e30, "zero": 0.0}[str(case.goal)]
             mpc.set_goal(z_goal=torch.full((world_model.latent_dim,), z))
@@ -1097,6 +1108,7 @@ def run_mpc_case(setup: CampaignSetup, adversary: Adversary, case: MpcCase) -> O
             image=image,
             q=q_meas,
             stamp_s=stamp,
+            proprio=setup.proprio(q_meas),
             q_target=q_target,  # type: ignore[arg-type]
             qd_target=qd_target,
         )

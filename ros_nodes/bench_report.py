@@ -257,17 +257,6 @@ def _localhost_discovery():
             os.environ[key] = before
 
 
-def _drain(executor) -> None:
-    """Let callbacks already queued on a MultiThreadedExecutor's pool finish while the executor is still whole.
-
-    rclpy 9.1's Executor.shutdown destroys its guard condition without waiting for them, and a late one then fails
-    with InvalidHandle ("exception was never retrieved" at exit).
-    """
-    pool = getattr(executor, "_executor", None)  # the worker pool (a concurrent.futures.ThreadPoolExecutor)
-    if pool is not None and hasattr(pool, "shutdown"):
-        pool.shutdown(wait=True)
-
-
 def ros_section(args: argparse.Namespace, s: BenchSettings, startup_timeout_s: float = 60.0) -> list[dict]:
     """Bring up sim_bridge + mpc + safety_filter in this process with a goal, and time frame -> command."""
     try:
@@ -276,7 +265,7 @@ def ros_section(args: argparse.Namespace, s: BenchSettings, startup_timeout_s: f
     except ImportError as exc:
         raise RuntimeError(f"rclpy is not importable ({exc}); install the ros extra or pass --skip-ros") from exc
 
-    from jepa_mpc.ros_nodes.bringup import create_nodes, ros_args
+    from jepa_mpc.ros_nodes.bringup import create_nodes, ros_args, shutdown_executor
     from jepa_mpc.ros_nodes.demo import Operator
     from jepa_mpc.ros_nodes.graph import GRAPHS, MPC, SAFETY_FILTER, default_params
 
@@ -318,8 +307,7 @@ def ros_section(args: argparse.Namespace, s: BenchSettings, startup_timeout_s: f
             probe.recording = False
         finally:  # same teardown order as `jepa-mpc demo`
             if executor is not None:
-                _drain(executor)
-                executor.shutdown(timeout_sec=2.0)
+                shutdown_executor(executor)
             for node in reversed(nodes):
                 if hasattr(node, "_stop_thread"):
                     node._stop_thread()

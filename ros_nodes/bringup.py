@@ -80,12 +80,24 @@ def run_in_process(specs: tuple[NodeSpec, ...], params: pathlib.Path, duration_s
         finally:
             if previous is not None:
                 signal.signal(signal.SIGTERM, previous)
-            executor.shutdown(timeout_sec=2.0)
+            shutdown_executor(executor)
     finally:
         for node in reversed(nodes):
             node.destroy_node()
         rclpy.try_shutdown(context=context)
     return 0
+
+
+def shutdown_executor(executor, timeout_sec: float = 2.0) -> None:
+    """Shut an executor down after the callbacks already queued on its worker pool have finished.
+
+    rclpy 9.1's Executor.shutdown destroys its guard condition without waiting for them, and a late one then fails
+    with InvalidHandle ("exception was never retrieved: cannot use Destroyable" at exit).
+    """
+    pool = getattr(executor, "_executor", None)  # MultiThreadedExecutor's concurrent.futures.ThreadPoolExecutor
+    if pool is not None and hasattr(pool, "shutdown"):
+        pool.shutdown(wait=True)
+    executor.shutdown(timeout_sec=timeout_sec)
 
 
 def run_per_process(specs: tuple[NodeSpec, ...], params: pathlib.Path, duration_s: float = 0.0) -> int:

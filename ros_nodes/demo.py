@@ -157,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
     import rclpy
     from rclpy.executors import MultiThreadedExecutor
 
-    from jepa_mpc.ros_nodes.bringup import create_nodes, ros_args
+    from jepa_mpc.ros_nodes.bringup import create_nodes, ros_args, shutdown_executor
     from jepa_mpc.ros_nodes.graph import GRAPHS, default_params
 
     params = args.params or default_params("sim")
@@ -200,7 +200,7 @@ def run(args: argparse.Namespace) -> int:
         }
     finally:
         if executor is not None:
-            executor.shutdown(timeout_sec=2.0)
+            shutdown_executor(executor)
         for node in reversed(nodes):
             if hasattr(node, "_stop_thread"):
                 node._stop_thread()

@@ -27,6 +27,7 @@ from sensor_msgs.msg import Image, JointState
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
+from jepa_mpc.models.shipped import SHIPPED_IMAGE_GOAL_PLANNING as TUNED
 from jepa_mpc.ros_nodes.conversions import (
     MessageError,
     diagnostics_msg,
@@ -53,7 +54,7 @@ class MpcNodeConfig:
     torch_threads: int = param(1,
         "CPU threads for torch (1 avoids contention with the other nodes on small machines)", read_only=True)
     optimizer: str = param("cem", "cem | gradient | hybrid")
-    horizon: int = param(10, "planned steps H")
+    horizon: int = param(TUNED.horizon, "planned steps H")
     num_samples: int = param(512, "CEM samples K")
     iterations: int = param(3, "CEM iterations")
     num_elites: int = param(32, "CEM elites")
@@ -63,9 +64,12 @@ class MpcNodeConfig:
     pose_weight: float = param(1.0, "weight of the EE-to-goal-pose distance")
     action_magnitude_weight: float = param(0.01, "weight of |a|^2 (pose goals)")
     image_action_magnitude_weight: float = param(
-        0.3, "weight of |a|^2 (image goals: the latent energy is flat near the goal, so prefer stillness there)")
+        TUNED.action_weight, "weight of |a|^2 (image goals: the latent energy is flat near the goal, so prefer "
+        "stillness there)")
     action_rate_weight: float = param(0.01, "weight of |a_t - a_{t-1}|^2")
     goal_norm: str = param("l2", "l1 | l2 latent distance")
+    image_goal_mode: str = param(TUNED.goal_mode, "latent energy on the last predicted step (terminal), the horizon "
+                                 "mean (trajectory), or both")
     control_period_s: float = param(0.1, "planning period", read_only=True)
     max_step_rad: float = param(0.05, "joint change per action unit",
                                                                        read_only=True)
@@ -102,7 +106,7 @@ class MpcNodeConfig:
             arm=ArmControlConfig(control_period_s=self.control_period_s, max_joint_step_rad=self.max_step_rad))
         common = dict(action_rate_weight=self.action_rate_weight, goal_norm=self.goal_norm)
         image_costs = CostConfig(terms=("goal_energy", "action_magnitude", "action_rate"),
-                                 goal_energy_weight=self.goal_energy_weight,
+                                 goal_energy_weight=self.goal_energy_weight, goal_mode=self.image_goal_mode,
                                  action_magnitude_weight=self.image_action_magnitude_weight, **common)
         pose_costs = CostConfig(terms=("pose_fk", "action_magnitude", "action_rate"), pose_fk_weight=self.pose_weight,
                                 action_magnitude_weight=self.action_magnitude_weight, **common)

@@ -10,7 +10,7 @@ pytest.importorskip("rclpy")
 pytestmark = pytest.mark.slow
 
 
-def test_demo_reaches_pose_goal_and_writes_gif_plot_summary(tmp_path, capsys):
+def test_demo_reaches_image_goal_and_writes_gif_plot_summary(tmp_path, capsys):
     import imageio.v3 as iio
 
     from jepa_mpc.ros_nodes.cli import main
@@ -21,7 +21,7 @@ def test_demo_reaches_pose_goal_and_writes_gif_plot_summary(tmp_path, capsys):
     text, n = re.subn(r"num_samples: \d+", "num_samples: 64", default_params("sim").read_text())
     assert n == 1, "launch/sim_arm.yaml should set mpc num_samples once"
     params.write_text(text)
-    code = main(["demo", "--goal", "pose", "--seed", "3", "--timeout", "40", "--quiet", "--params", str(params),
+    code = main(["demo", "--goal", "image", "--seed", "3", "--timeout", "40", "--quiet", "--params", str(params),
                  "--out", str(tmp_path)])
     summary = json.loads((tmp_path / "demo.json").read_text())
     assert code == 0 and summary["result"] == "reached", summary

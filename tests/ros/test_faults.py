@@ -55,7 +55,7 @@ def test_bad_checkpoint_fails_configure_cleanly(ros_context, tmp_path):
 
 @pytest.fixture
 def mpc_graph(ros_context):
-    driver = FakeArmDriver(ros_context)
+    driver = FakeArmDriver(ros_context, fingers=True)  # the shipped encoder reads the finger joints too
     safety = SafetyFilterNode(context=ros_context)
     from rclpy.parameter import Parameter
 
