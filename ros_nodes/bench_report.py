@@ -265,7 +265,7 @@ def ros_section(args: argparse.Namespace, s: BenchSettings, startup_timeout_s: f
     except ImportError as exc:
         raise RuntimeError(f"rclpy is not importable ({exc}); install the ros extra or pass --skip-ros") from exc
 
-    from jepa_mpc.ros_nodes.bringup import create_nodes, ros_args, shutdown_executor
+    from jepa_mpc.ros_nodes.bringup import create_nodes, ros_args, teardown_graph
     from jepa_mpc.ros_nodes.demo import Operator
     from jepa_mpc.ros_nodes.graph import GRAPHS, MPC, SAFETY_FILTER, default_params
 
@@ -305,17 +305,8 @@ def ros_section(args: argparse.Namespace, s: BenchSettings, startup_timeout_s: f
             while (elapsed := time.monotonic() - start) < s.ros_seconds:
                 executor.spin_once(timeout_sec=0.05)
             probe.recording = False
-        finally:  # same teardown order as `jepa-mpc demo`
-            if executor is not None:
-                shutdown_executor(executor)
-            for node in reversed(nodes):
-                if hasattr(node, "_stop_thread"):
-                    node._stop_thread()
-                node.destroy_node()
-            for extra in (op, probe):
-                if extra is not None:
-                    extra.node.destroy_node()
-            rclpy.try_shutdown(context=context)
+        finally:
+            teardown_graph(context, executor, nodes, [extra.node for extra in (op, probe) if extra is not None])
     if not probe.latencies_s:
         raise RuntimeError(f"no arm command arrived in {s.ros_seconds:.0f} s after the first plan")
     lat_ms = 1e3 * np.asarray(probe.latencies_s)

@@ -100,6 +100,22 @@ def shutdown_executor(executor, timeout_sec: float = 2.0) -> None:
     executor.shutdown(timeout_sec=timeout_sec)
 
 
+def teardown_graph(context, executor, nodes, extra_nodes=()) -> None:
+    """Stop an in-process graph in the safe order: executor (drained), planning threads, nodes, then the context."""
+    import rclpy
+
+    if executor is not None:
+        shutdown_executor(executor)
+    for node in reversed(list(nodes)):
+        if hasattr(node, "_stop_thread"):
+            node._stop_thread()
+        node.destroy_node()
+    for node in extra_nodes:
+        if node is not None:
+            node.destroy_node()
+    rclpy.try_shutdown(context=context)
+
+
 def run_per_process(specs: tuple[NodeSpec, ...], params: pathlib.Path, duration_s: float = 0.0) -> int:
     """One child process per node; forward Ctrl-C/SIGTERM and wait for all to exit."""
     children = [subprocess.Popen([sys.executable, "-m", spec.module, *ros_args(params), "-r", f"__node:={spec.name}"],

@@ -157,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
     import rclpy
     from rclpy.executors import MultiThreadedExecutor
 
-    from jepa_mpc.ros_nodes.bringup import create_nodes, ros_args, shutdown_executor
+    from jepa_mpc.ros_nodes.bringup import create_nodes, ros_args, teardown_graph
     from jepa_mpc.ros_nodes.graph import GRAPHS, default_params
 
     params = args.params or default_params("sim")
@@ -199,15 +199,7 @@ def run(args: argparse.Namespace) -> int:
             "safety_holds": nodes[2].counts["hold"] if len(nodes) > 2 else None,
         }
     finally:
-        if executor is not None:
-            shutdown_executor(executor)
-        for node in reversed(nodes):
-            if hasattr(node, "_stop_thread"):
-                node._stop_thread()
-            node.destroy_node()
-        if op is not None:
-            op.node.destroy_node()
-        rclpy.try_shutdown(context=context)
+        teardown_graph(context, executor, nodes, [op.node] if op is not None else [])
     if not args.quiet:
         print()
     if op is not None:

@@ -12,7 +12,7 @@ rclpy = pytest.importorskip("rclpy")
 from rclpy.executors import MultiThreadedExecutor  # noqa: E402
 from trajectory_msgs.msg import JointTrajectory  # noqa: E402
 
-from jepa_mpc.ros_nodes.bringup import create_nodes, ros_args, shutdown_executor  # noqa: E402
+from jepa_mpc.ros_nodes.bringup import create_nodes, ros_args, teardown_graph  # noqa: E402
 from jepa_mpc.ros_nodes.conversions import trajectory_to_array  # noqa: E402
 from jepa_mpc.ros_nodes.demo import Operator  # noqa: E402
 from jepa_mpc.ros_nodes.graph import GRAPHS, default_params  # noqa: E402
@@ -63,15 +63,7 @@ def _run_graph(seed: int, extra_args: list[str], timeout_s: float, until_distanc
                     break
         return op, np.vstack(commands) if commands else np.zeros((0, 7))
     finally:
-        if executor is not None:
-            shutdown_executor(executor)
-        if op is not None:
-            op.node.destroy_node()
-        for node in reversed(nodes):
-            if hasattr(node, "_stop_thread"):
-                node._stop_thread()
-            node.destroy_node()
-        rclpy.try_shutdown(context=context)
+        teardown_graph(context, executor, nodes, [op.node] if op is not None else [])
 
 
 def test_reaches_pose_goal_with_shipped_checkpoint():
