@@ -29,6 +29,8 @@ import time
 
 import numpy as np
 
+from jepa_mpc.models.shipped import SHIPPED_IMAGE_GOAL_PLANNING as TUNED
+
 log = logging.getLogger(__name__)
 
 SECTIONS = ("planner", "encoder", "training", "ros")
@@ -36,7 +38,8 @@ SECTIONS = ("planner", "encoder", "training", "ros")
 
 @dataclasses.dataclass(frozen=True)
 class BenchSettings:
-    """How much of each measurement to run; FULL for the committed table, QUICK for tests and smoke checks."""
+    """How much of each measurement to run; FULL (the shipped planning horizon) for the committed table, QUICK for
+    tests and smoke checks."""
 
     plan_reps: int  # timed plans per planner row
     samples: int  # CEM / hybrid samples K
@@ -52,7 +55,7 @@ class BenchSettings:
     ros_samples: int | None  # CEM K of the mpc node; None: the YAML's value
 
 
-FULL = BenchSettings(plan_reps=50, samples=512, horizon=10, iterations=3, grad_steps=20, refine_steps=5,
+FULL = BenchSettings(plan_reps=50, samples=512, horizon=TUNED.horizon, iterations=3, grad_steps=20, refine_steps=5,
                      encode_batch=256, repeats=50, train_steps=30, train_batch=64, ros_seconds=15.0, ros_samples=None)
 QUICK = BenchSettings(plan_reps=3, samples=64, horizon=10, iterations=3, grad_steps=3, refine_steps=2,
                       encode_batch=16, repeats=3, train_steps=3, train_batch=8, ros_seconds=3.0, ros_samples=32)
