@@ -324,12 +324,19 @@ class CampaignSetup:
         size, proprio_dim = int(getattr(encoder_cfg, "image_size", 64)), int(getattr(encoder_cfg, "proprio_dim", 0))
         return cls(params, model, GroundTruth(model), world_model, name, size, proprio_dim)
 
-    def proprio(self, q: np.ndarray) -> np.ndarray | None:
-        """What a proprioceptive encoder reads for arm joints q: q, then open fingers (the Panda's 0.04 m)."""
+    def proprio(self, q: object) -> np.ndarray | None:
+        """What a proprioceptive encoder reads for arm joints q: q, then open fingers (the Panda's 0.04 m). A
+        malformed q (the campaign sends those on purpose) becomes all-NaN, which the planner must refuse."""
         if not self.proprio_dim:
             return None
-        return np.r_[np.asarray(q, dtype=np.float32), np.full(max(0, self.proprio_dim - len(q)), 0.04)][
-            : self.proprio_dim].astype(np.float32)
+        try:
+            with np.errstate(over="ignore"):  # a huge reading becomes inf, which is what it is
+                arm = np.asarray(q, dtype=np.float32).reshape(-1)
+        except (TypeError, ValueError):
+            return np.full(self.proprio_dim, np.nan, np.float32)
+        if arm.size > self.proprio_dim:
+            return np.full(self.proprio_dim, np.nan, np.float32)
+        return np.r_[arm, np.full(self.proprio_dim - arm.size, 0.04)].astype(np.float32)
 
     @property
     def base_guardrails(self) -> GuardrailConfig:

@@ -15,6 +15,8 @@ import time
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from jepa_mpc.planner import registry
 from jepa_mpc.planner.config import GuardrailConfig, SafetyConfig, SpeedZone, SphereZone
@@ -71,6 +73,17 @@ def test_campaign_finds_no_violation_on_default_params(setup):
         "plan invalid_input",
     ):
         assert seen[kind] > 0, kind
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(st.none(), st.text(max_size=3), st.floats(), st.lists(st.floats(), max_size=12),
+                 st.lists(st.lists(st.floats(), min_size=1, max_size=3), max_size=3)))
+def test_proprio_of_any_adversarial_q_is_a_float_vector_of_the_encoder_size(q):
+    """The campaign feeds malformed joint readings on purpose; building the encoder's proprioception from them
+    must never raise, and anything it cannot read must be NaN (which the planner refuses)."""
+    holder = dataclasses.make_dataclass("Holder", [("proprio_dim", int)])(9)
+    out = CampaignSetup.proprio(holder, q)
+    assert out.shape == (9,) and out.dtype == np.float32
 
 
 def test_campaign_is_reproducible(setup):
