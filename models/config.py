@@ -16,6 +16,8 @@ import typing
 from typing import Any, TypeVar
 
 C = TypeVar("C")
+PROPRIO_KEYS = ("none", "joint_pos", "joint_vel")
+"""Recorded arrays an encoder may read beside the image."""
 
 
 def _require(ok: bool, obj: object, name: str, want: str) -> None:
@@ -47,7 +49,8 @@ class EncoderConfig:
     proprio_dim: int = 0
     """Size of the proprioception vector fed beside the image (0: image only)."""
     proprio_key: str = "none"
-    """Which recorded array is the proprioception: 'none' or 'joint_pos'."""
+    """Which recorded array is the proprioception: 'none', 'joint_pos' or 'joint_vel' (velocity is what one
+    image cannot show: torque-driven arms such as the dm_control Reacher need it to predict their motion)."""
     proprio_hidden: int = 64
     """Width of the proprioception embedding."""
 
@@ -57,7 +60,7 @@ class EncoderConfig:
                  "a non-empty tuple of positive ints")
         _require(self.image_size % 2 ** len(self.widths) == 0, self, "image_size",
                  f"divisible by 2**len(widths) = {2 ** len(self.widths)}")
-        _require(self.proprio_key in ("none", "joint_pos"), self, "proprio_key", "'none' or 'joint_pos'")
+        _require(self.proprio_key in PROPRIO_KEYS, self, "proprio_key", f"one of {PROPRIO_KEYS}")
         _require(isinstance(self.proprio_dim, int) and self.proprio_dim >= 0, self, "proprio_dim", "an int >= 0")
         _require((self.proprio_dim > 0) == (self.proprio_key != "none"), self, "proprio_dim",
                  f"> 0 exactly when proprio_key is not 'none' (proprio_key={self.proprio_key!r})")

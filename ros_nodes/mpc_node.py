@@ -211,6 +211,9 @@ class MpcNode(LifecycleNode):
         path = resolve_checkpoint(cfg.checkpoint)
         world_model = WorldModel.from_checkpoint(path, device=cfg.device).eval()
         proprio_dim = int(world_model.cfg.encoder.proprio_dim)
+        if proprio_dim and world_model.cfg.encoder.proprio_key != "joint_pos":
+            raise ValueError(f"{path}'s encoder reads {world_model.cfg.encoder.proprio_key}; this node feeds it "
+                             "joint positions only")
         if proprio_dim and proprio_dim != len(cfg.proprio_joint_names):
             raise ValueError(f"{path} reads {proprio_dim} joint positions ({world_model.cfg.encoder.proprio_key}) but "
                              f"proprio_joint_names names {len(cfg.proprio_joint_names)}: {cfg.proprio_joint_names}")

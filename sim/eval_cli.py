@@ -10,6 +10,7 @@ import pathlib
 import numpy as np
 
 from jepa_mpc.sim.evaluate import POLICIES, EvalSettings, evaluate
+from jepa_mpc.sim.reacher_policies import is_reacher
 
 log = logging.getLogger(__name__)
 OPTIMIZER_OF = {"cem": "cem", "gd": "gradient", "gradient": "gradient", "hybrid": "hybrid"}
@@ -95,9 +96,10 @@ def run(args: argparse.Namespace) -> int:
     if unknown:
         raise SystemExit(f"unknown policies {unknown}; valid: {list(POLICIES)}")
     if not args.env.startswith("jepa_mpc/Panda"):
-        kept = [p for p in policies if p in ("random", "oracle")]
+        # fk-mpc and sim-mpc drive the Panda's 7 joints; the Reacher's mpc plans torques (sim/reacher_policies.py).
+        kept = [p for p in policies if p in ("random", "oracle") or (p == "mpc" and is_reacher(args.env))]
         if kept != policies:
-            log.warning("the MPC policies drive the Panda's 7 joints; on %s only %s run", args.env, kept)
+            log.warning("the Panda MPC policies drive its 7 joints; on %s only %s run", args.env, kept)
         policies = kept
     args.out.mkdir(parents=True, exist_ok=True)
     base = EvalSettings(env_id=args.env, goal=args.goal, checkpoint=args.checkpoint,

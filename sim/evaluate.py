@@ -16,6 +16,10 @@ Policies:
   (sim/simulator_model.py): the upper bound of planning with a perfect model. Its state is read from the env
   (privileged) before each plan; it plans with CEM whatever `optimizer` says (the simulator is not differentiable),
   with `sim_num_samples` samples (physics rollouts are the cost: K x H x 50 mj_steps per CEM iteration).
+
+On `jepa_mpc/DMCReacher-v0` (sim/reacher_policies.py) mpc plans torques with the arm-less BoxActionMPC, the oracle
+is a PD controller to the target's IK configuration, and a violation is an executed action outside the action box
+or non-finite (the planar Reacher has no Cartesian guardrails); fk-mpc and sim-mpc are Panda-only.
 """
 from __future__ import annotations
 
@@ -28,6 +32,7 @@ import numpy as np
 
 from jepa_mpc.sim.collect import episode_seed
 from jepa_mpc.sim.exploration import PushPolicy
+from jepa_mpc.sim.reacher_policies import ReacherMPC, action_violates, is_reacher, oracle_action
 
 log = logging.getLogger(__name__)
 POLICIES = ("mpc", "random", "oracle", "fk-mpc", "sim-mpc")
@@ -93,7 +98,12 @@ class _Controller:
         self.rng = np.random.default_rng(s.seed)
         self.mpc = None
         self.sim_model = None
-        if s.policy == "sim-mpc":
+        self.reacher = None
+        if is_reacher(s.env_id) and s.policy in MPC_POLICIES:
+            if s.policy != "mpc":
+                raise ValueError(f"{s.policy} drives the Panda; on {s.env_id} only mpc, random and oracle run")
+            self.reacher = ReacherMPC(s, env)
+        elif s.policy == "sim-mpc":
             from jepa_mpc.sim.panda_scene import GRIPPER_OPEN
             from jepa_mpc.sim.simulator_model import SimModelConfig, SimulatorWorldModel
 
@@ -101,11 +111,14 @@ class _Controller:
                 raise ValueError("sim-mpc needs the env: its world model is that env's simulator")
             # Eval sends MPC commands through env.step_to_targets, which keeps the gripper open: simulate that.
             self.sim_model = SimulatorWorldModel(env, SimModelConfig(fixed_gripper_m=GRIPPER_OPEN))
-        if s.policy in MPC_POLICIES:
+        if s.policy in MPC_POLICIES and self.reacher is None:
             self.mpc = self._build_mpc(s, self.sim_model)
         # A checkpoint whose encoder also reads joint positions gets them for the observation and the goal.
         self._proprio = bool(s.policy == "mpc" and getattr(getattr(self.mpc, "world_model", None), "cfg", None)
                              and self.mpc.world_model.cfg.encoder.proprio_dim > 0)
+        if self._proprio and self.mpc.world_model.cfg.encoder.proprio_key != "joint_pos":
+            raise ValueError(f"the Panda eval feeds joint positions; this checkpoint's encoder reads "
+                             f"{self.mpc.world_model.cfg.encoder.proprio_key}")
 
     @staticmethod
     def _build_mpc(s: EvalSettings, sim_model=None):
@@ -139,6 +152,8 @@ class _Controller:
         return RecedingHorizonMPC.build(world_model, cfg, costs)
 
     def reset(self, env, info) -> None:
+        if self.reacher is not None:
+            self.reacher.reset(env, info)
         if self.mpc is not None:
             self.mpc.reset()
             if self.sim_model is not None:  # the goal scene's true state, or the goal position in the start state
@@ -155,12 +170,17 @@ class _Controller:
         if self.s.policy == "random":
             return None, self.rng.uniform(-1, 1, env.action_space.shape[0]), 0.0, False
         if self.s.policy == "oracle":
+            if is_reacher(self.s.env_id):
+                return None, oracle_action(env), 0.0, False
             if getattr(env.task, "name", "") == "push":
                 return None, PushPolicy(self.rng, noise=0.0)(env, obs), 0.0, False
             action = np.zeros(env.action_space.shape[0])
             arm = env.reach_action(env.goal_pos)
             action[: len(arm)] = arm
             return None, action, 0.0, False
+        if self.reacher is not None:
+            action, ms, intervened = self.reacher.act(obs, t)
+            return None, action, ms, intervened
         from jepa_mpc.planner.mpc import Observation
 
         proprio = obs["joint_pos"] if self._proprio else None
@@ -194,13 +214,15 @@ def run_episodes(settings: EvalSettings, indices: list[int]) -> list[EpisodeResu
     env = gymnasium.make(settings.env_id).unwrapped
     controller = _Controller(settings, env)
     guardrails = controller.mpc.safety.cfg.guardrails if controller.mpc is not None else GuardrailConfig()
+    reacher = is_reacher(settings.env_id)
     results = []
     try:
         for i in indices:
             obs, info = env.reset(seed=episode_seed(settings.seed, i))
             controller.reset(env, info)
             distances, plan_ms, interventions, violations, first = [info["distance"]], [], 0, 0, None
-            frames = [env.render_goal(224)] if settings.record_frames and hasattr(env, "render_goal") else None
+            frames = ([env.goal_image] if reacher else [env.render_goal(224)]) \
+                if settings.record_frames and hasattr(env, "render_goal") else None
             for t in range(settings.max_steps):
                 target, action, ms, intervened = controller.act(env, obs, t)
                 if target is not None:
@@ -210,7 +232,8 @@ def run_episodes(settings: EvalSettings, indices: list[int]) -> list[EpisodeResu
                 distances.append(info["distance"])
                 plan_ms.append(ms)
                 interventions += intervened
-                violations += _violates(env, guardrails)
+                violations += (action_violates(action, env.action_space.low, env.action_space.high) if reacher
+                               else _violates(env, guardrails))
                 if info["success"] and first is None:
                     first = t + 1
                 if frames is not None:

@@ -50,3 +50,12 @@ def test_every_field_is_documented_and_becomes_a_flag():
     assert "Anti-collapse" in parser.format_help()
     args = parser.parse_args(["--steps", "7", "--objective", "ema", "--no-bf16"])
     assert given_arguments(args, TrainConfig) == {"steps": 7, "objective": "ema", "bf16": False}
+
+
+@pytest.mark.parametrize("key", ["joint_pos", "joint_vel"])
+def test_encoder_reads_joint_positions_or_velocities(key):
+    from jepa_mpc.models.config import EncoderConfig
+
+    assert EncoderConfig(proprio_dim=2, proprio_key=key).proprio_key == key
+    with pytest.raises(ValueError, match="proprio_key"):
+        EncoderConfig(proprio_dim=2, proprio_key="joint_acc")

@@ -59,3 +59,16 @@ def test_checkpoint_with_joint_position_input_gets_them_for_observation_and_goal
                                         horizon=2, iterations=1, max_steps=2), [0])
     assert len(results[0].distances) == 3
     assert seen and all(shape == (1, 9) for shape in seen), seen
+
+
+def test_panda_eval_refuses_a_checkpoint_that_reads_joint_velocities(tmp_path):
+    """The Panda path feeds joint positions; a velocity-conditioned encoder must not silently get them."""
+    from jepa_mpc.models.checkpoint import save_checkpoint
+    from jepa_mpc.models.config import EncoderConfig, WorldModelConfig
+    from jepa_mpc.models.world_model import WorldModel
+
+    save_checkpoint(tmp_path / "vel", WorldModel(WorldModelConfig(
+        latent_dim=8, encoder=EncoderConfig(widths=(8, 16), proprio_dim=9, proprio_key="joint_vel"))))
+    with pytest.raises(ValueError, match="joint_vel"):
+        run_episodes(EvalSettings(policy="mpc", checkpoint=str(tmp_path / "vel"), num_samples=16, horizon=2,
+                                  iterations=1, max_steps=1), [0])
