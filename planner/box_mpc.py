@@ -26,6 +26,7 @@ from jepa_mpc.planner.cem import CEMOptimizer
 from jepa_mpc.planner.config import CostConfig, MPCConfig
 from jepa_mpc.planner.device import resolve_device, synchronize
 from jepa_mpc.planner.goal_costs import LatentFn
+from jepa_mpc.planner.goal_state import GoalLatentState
 from jepa_mpc.planner.gradient import GradientOptimizer
 from jepa_mpc.planner.hybrid import HybridOptimizer
 from jepa_mpc.planner.protocols import WorldModelLike
@@ -58,7 +59,7 @@ def _valid_image(image: object) -> bool:
             and image.shape[-1] == 3 and min(image.shape[:2]) >= 1)
 
 
-class BoxActionMPC:
+class BoxActionMPC(GoalLatentState):
     """One planner for one bounded-action arm; `step(obs, now_s)` runs a full tick."""
 
     def __init__(self, problem: BoxPlanProblem, cfg: MPCConfig, safety: ActionBoxFilter) -> None:
@@ -101,29 +102,6 @@ class BoxActionMPC:
         return cls(problem, cfg, ActionBoxFilter(box))
 
     # ------------------------------------------------------------------------------------ state
-
-    def reset(self) -> None:
-        """Forget the warm start and the last action (keep the goal)."""
-        self._warm, self._prev_action = None, None
-
-    def set_goal(self, z_goal: torch.Tensor | None = None, ee_goal: object = None) -> None:
-        """Goal latent [D] and/or goal end-effector position [3] (for a pose_probe cost)."""
-        if z_goal is not None:
-            self.z_goal = torch.as_tensor(z_goal, dtype=torch.float32, device=self.device).reshape(-1)
-        if ee_goal is not None:
-            self.ee_goal = torch.as_tensor(np.asarray(ee_goal, dtype=np.float32), device=self.device).reshape(3)
-
-    @torch.no_grad()
-    def encode(self, image: np.ndarray, proprio: np.ndarray | None = None) -> torch.Tensor:
-        """uint8 image [H, W, 3] (+ proprio [P]) -> latent [D] on the planner device."""
-        img = torch.as_tensor(np.ascontiguousarray(image), device=self.device)[None]
-        prop = None if proprio is None else torch.as_tensor(
-            np.asarray(proprio, dtype=np.float32), device=self.device)[None]
-        return self.world_model.encode(img, prop)[0].float()
-
-    def set_goal_image(self, image: np.ndarray, proprio: np.ndarray | None = None) -> None:
-        """Encode a goal image (+ the goal's proprioception) once and keep its latent."""
-        self.z_goal = self.encode(image, proprio)
 
     # ------------------------------------------------------------------------------------- plan
 

@@ -21,6 +21,7 @@ from jepa_mpc.planner.cem import CEMOptimizer
 from jepa_mpc.planner.config import CostConfig, GuardrailConfig, MPCConfig, SafetyConfig
 from jepa_mpc.planner.device import resolve_device, synchronize
 from jepa_mpc.planner.goal_costs import LatentFn
+from jepa_mpc.planner.goal_state import GoalLatentState
 from jepa_mpc.planner.gradient import GradientOptimizer
 from jepa_mpc.planner.hybrid import HybridOptimizer
 from jepa_mpc.planner.kinematics import ArmKinematics
@@ -68,7 +69,7 @@ def _finite_vector(value: object, length: int) -> np.ndarray | None:
     return array if array.shape == (length,) and np.all(np.isfinite(array)) else None
 
 
-class RecedingHorizonMPC:
+class RecedingHorizonMPC(GoalLatentState):
     """One planner instance for one arm; `step(obs, now_s)` runs a full tick."""
 
     def __init__(self, problem: PlanProblem, cfg: MPCConfig, safety: SafetyFilter) -> None:
@@ -111,34 +112,6 @@ class RecedingHorizonMPC:
         return cls(problem, cfg, SafetyFilter(safety, model))
 
     # ------------------------------------------------------------------------------------ state
-
-    def reset(self) -> None:
-        """Forget the warm start and the last action (keep the goal)."""
-        self._warm, self._prev_action = None, None
-
-    def set_goal(self, z_goal: torch.Tensor | None = None, ee_goal: object = None) -> None:
-        """Goal latent [D] and/or goal end-effector position [3] (world frame, metres)."""
-        if z_goal is not None:
-            self.z_goal = torch.as_tensor(z_goal, dtype=torch.float32, device=self.device).reshape(-1)
-        if ee_goal is not None:
-            self.ee_goal = torch.as_tensor(
-                np.asarray(ee_goal, dtype=np.float32), device=self.device
-            ).reshape(3)
-
-    @torch.no_grad()
-    def encode(self, image: np.ndarray, proprio: np.ndarray | None = None) -> torch.Tensor:
-        """uint8 image [H, W, 3] (+ proprio [P]) -> latent [D] on the planner device."""
-        img = torch.as_tensor(np.ascontiguousarray(image), device=self.device)[None]  # [1, H, W, 3]
-        prop = (
-            None
-            if proprio is None
-            else torch.as_tensor(proprio, dtype=torch.float32, device=self.device)[None]
-        )
-        return self.world_model.encode(img, prop)[0].float()
-
-    def set_goal_image(self, image: np.ndarray, proprio: np.ndarray | None = None) -> None:
-        """Encode a goal image once and keep its latent."""
-        self.z_goal = self.encode(image, proprio)
 
     # ------------------------------------------------------------------------------------- plan
 

@@ -1,0 +1,33 @@
+"""The goal and warm-start state every receding-horizon planner keeps, shared by the Panda and box-action MPCs."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+class GoalLatentState:
+    """reset / set_goal / encode / set_goal_image over `world_model`, `device`, `z_goal`, `ee_goal` and the warm
+    start (`_warm`, `_prev_action`), which the using class initialises."""
+
+    def reset(self) -> None:
+        """Forget the warm start and the last action (keep the goal)."""
+        self._warm, self._prev_action = None, None
+
+    def set_goal(self, z_goal: torch.Tensor | None = None, ee_goal: object = None) -> None:
+        """Goal latent [D] and/or goal end-effector position [3] (world frame, metres)."""
+        if z_goal is not None:
+            self.z_goal = torch.as_tensor(z_goal, dtype=torch.float32, device=self.device).reshape(-1)
+        if ee_goal is not None:
+            self.ee_goal = torch.as_tensor(np.asarray(ee_goal, dtype=np.float32), device=self.device).reshape(3)
+
+    @torch.no_grad()
+    def encode(self, image: np.ndarray, proprio: np.ndarray | None = None) -> torch.Tensor:
+        """uint8 image [H, W, 3] (+ proprio [P]) -> latent [D] on the planner device."""
+        img = torch.as_tensor(np.ascontiguousarray(image), device=self.device)[None]  # [1, H, W, 3]
+        prop = None if proprio is None else torch.as_tensor(
+            np.asarray(proprio, dtype=np.float32), device=self.device)[None]
+        return self.world_model.encode(img, prop)[0].float()
+
+    def set_goal_image(self, image: np.ndarray, proprio: np.ndarray | None = None) -> None:
+        """Encode a goal image (+ the goal's proprioception) once and keep its latent."""
+        self.z_goal = self.encode(image, proprio)
