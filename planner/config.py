@@ -364,6 +364,9 @@ class MPCConfig:
     """auto | cpu | cuda | cuda:N."""
     compile: bool = False
     """torch.compile the rollout and kinematics (mode reduce-overhead, i.e. CUDA graphs, on cuda)."""
+    cuda_graph: bool = True
+    """On cuda, capture the CEM solve as one CUDA graph and replay it every plan (planner/cuda_graph.py);
+    the solve then runs all its iterations (plan_budget_s is checked only between solves). Ignored on cpu."""
     arm: ArmControlConfig = ArmControlConfig()
 
     def __post_init__(self) -> None:
@@ -379,6 +382,9 @@ class MPCConfig:
                 f"{owner}.command_steps must be <= horizon={self.horizon}, got {self.command_steps}"
             )
         _positive(owner, "max_obs_age_s", self.max_obs_age_s)
+        for name in ("warm_start", "compile", "cuda_graph"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{owner}.{name} must be true or false, got {getattr(self, name)!r}")
         if not isinstance(self.device, str) or not (
             self.device in DEVICES or (self.device.startswith("cuda:") and self.device[5:].isdigit())
         ):

@@ -19,6 +19,7 @@ import torch
 
 from jepa_mpc.planner.cem import CEMOptimizer
 from jepa_mpc.planner.config import CostConfig, GuardrailConfig, MPCConfig, SafetyConfig
+from jepa_mpc.planner.cuda_graph import GraphedCEM
 from jepa_mpc.planner.device import resolve_device, synchronize
 from jepa_mpc.planner.goal_costs import LatentFn
 from jepa_mpc.planner.goal_state import GoalLatentState
@@ -82,6 +83,9 @@ class RecedingHorizonMPC(GoalLatentState):
             cfg.optimizer
         ]
         self._generator = torch.Generator(device=self.device).manual_seed(cfg.cem.seed or 0)
+        # On a GPU the CEM solve is replayed as one CUDA graph (torch.compile's own graphs take precedence).
+        use_graph = cfg.cuda_graph and cfg.optimizer == "cem" and self.device.type == "cuda" and not cfg.compile
+        self.graphed = GraphedCEM(problem, cfg.cem) if use_graph else None
         self._warm: torch.Tensor | None = None  # [H, A] previous plan, shifted
         self._prev_action: torch.Tensor | None = None  # [A]
         self.z_goal: torch.Tensor | None = None
@@ -138,9 +142,13 @@ class RecedingHorizonMPC(GoalLatentState):
         attempts = 0
         while True:
             attempts += 1
-            result = self.optimizer.solve(
-                objective, init, init_std, hold=hold, deadline_s=deadline, generator=self._generator
-            )
+            graphed = self.graphed.solve(ctx, init, init_std, hold, self._generator) if self.graphed else None
+            if graphed is not None:  # the graph also ran the final check of its plan
+                result, check = graphed
+            else:  # no graph, or its capture failed
+                result, check = self.optimizer.solve(
+                    objective, init, init_std, hold=hold, deadline_s=deadline, generator=self._generator
+                ), None
             out_of_time = deadline is not None and time.monotonic() > deadline
             if (
                 result.status is not PlanStatus.INFEASIBLE
@@ -152,7 +160,7 @@ class RecedingHorizonMPC(GoalLatentState):
             init, init_std = hold, self.cfg.cem.max_std  # cold start, widest search
         if result.ok:
             # The validator, like nav2's optimal-trajectory validator.
-            feasible, finite, cost, terms = self.problem.check(result.actions, ctx)
+            feasible, finite, cost, terms = check or self.problem.check(result.actions, ctx)
             if feasible and finite:
                 result = dataclasses.replace(result, cost=cost, cost_terms=terms)
             else:

@@ -58,24 +58,27 @@ class PlanProblem:
         return functools.partial(self.evaluate, ctx=ctx)
 
     @torch.no_grad()
-    def check(
-        self, actions: torch.Tensor, ctx: PlanContext
-    ) -> tuple[bool, bool, float, dict[str, float]]:
-        """Final validation of one plan [H, A]: (feasible, finite, soft cost, per-term breakdown).
-
-        One host sync, once per tick.
-        """
+    def check_values(self, actions: torch.Tensor, ctx: PlanContext) -> tuple[list[str], torch.Tensor]:
+        """The final validation of one plan [H, A], left on the device: (term names, values [3 + terms]) with
+        feasible, finite, soft cost, then each term. No host sync, so a CUDA graph can capture it."""
         rollout = self.rollouts(actions[None], ctx)
         ev = self.stack.evaluate(rollout, ctx)
         terms = self.stack.breakdown(rollout, ctx)
         names = list(terms)
         values = torch.stack(
-            [
-                ev.feasible.float()[0],
-                ev.finite.float()[0],
-                ev.soft[0],
-                *(terms[n][0].float() for n in names),
-            ]
+            [ev.feasible.float()[0], ev.finite.float()[0], ev.soft[0], *(terms[n][0].float() for n in names)]
         )
-        host = values.cpu().tolist()  # the one host sync of the final check
+        return names, values
+
+    @staticmethod
+    def read_check(names: list[str], values: torch.Tensor) -> tuple[bool, bool, float, dict[str, float]]:
+        """check_values on the host: (feasible, finite, soft cost, per-term breakdown); one host sync."""
+        host = values.cpu().tolist()
         return host[0] > 0.5, host[1] > 0.5, float(host[2]), dict(zip(names, host[3:], strict=True))
+
+    def check(self, actions: torch.Tensor, ctx: PlanContext) -> tuple[bool, bool, float, dict[str, float]]:
+        """Final validation of one plan [H, A]: (feasible, finite, soft cost, per-term breakdown).
+
+        One host sync, once per tick.
+        """
+        return self.read_check(*self.check_values(actions, ctx))

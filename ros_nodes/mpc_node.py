@@ -53,6 +53,8 @@ class MpcNodeConfig:
     device: str = param("auto", "auto | cpu | cuda", read_only=True)
     torch_threads: int = param(1,
         "CPU threads for torch (1 avoids contention with the other nodes on small machines)", read_only=True)
+    cuda_graph: bool = param(True, "on cuda, replay each CEM solve as one captured CUDA graph (ignored on cpu)",
+                             read_only=True)
     optimizer: str = param("cem", "cem | gradient | hybrid")
     horizon: int = param(TUNED.horizon, "planned steps H")
     num_samples: int = param(512, "CEM samples K")
@@ -100,6 +102,7 @@ class MpcNodeConfig:
             raise ValueError(f"plan_budget_s must be >= 0, got {self.plan_budget_s}")
         mpc = MPCConfig(
             optimizer=self.optimizer, horizon=self.horizon, device=self.device, max_obs_age_s=self.max_obs_age_s,
+            cuda_graph=self.cuda_graph,
             plan_budget_s=self.plan_budget_s or None,
             cem=CEMConfig(num_samples=self.num_samples, iterations=self.iterations, num_elites=self.num_elites),
             gradient=GradientConfig(steps=self.gradient_steps),
