@@ -30,6 +30,7 @@ import time
 
 import numpy as np
 
+from jepa_mpc.models.shipped import SHIPPED_IMAGE_GOAL_PLANNING as TUNED
 from jepa_mpc.sim.collect import episode_seed
 from jepa_mpc.sim.exploration import PushPolicy
 from jepa_mpc.sim.reacher_policies import ReacherMPC, action_violates, is_reacher, oracle_action
@@ -53,11 +54,11 @@ class EvalSettings:
     sim_num_samples: int = 32
     """CEM samples of sim-mpc: each is a true physics rollout (H x 50 mj_steps, 50-80k mj_steps/s on one CPU core),
     so K=32, H=10, 3 iterations plans in about 0.9 s; K=64 in about 1.7 s."""
-    horizon: int = 10
+    horizon: int = TUNED.horizon
     iterations: int = 3
-    goal_mode: str = "terminal"
+    goal_mode: str = TUNED.goal_mode
     """Latent goal energy on the last predicted step (terminal), averaged over the horizon (trajectory), or both."""
-    action_weight: float = 0.01
+    action_weight: float = TUNED.action_weight
     """Weight of the action-magnitude cost (higher: prefers staying still once the goal energy is flat)."""
     max_steps: int = 60
     seed: int = 0
@@ -88,6 +89,7 @@ class EpisodeResult:
     violations: int
     distances: list[float]
     frames: list | None = None
+    tolerance_m: float = math.nan  # the env's success radius
 
 
 class _Controller:
@@ -212,11 +214,11 @@ def run_episodes(settings: EvalSettings, indices: list[int]) -> list[EpisodeResu
     from jepa_mpc.planner.config import GuardrailConfig
 
     env = gymnasium.make(settings.env_id).unwrapped
-    controller = _Controller(settings, env)
-    guardrails = controller.mpc.safety.cfg.guardrails if controller.mpc is not None else GuardrailConfig()
-    reacher = is_reacher(settings.env_id)
     results = []
-    try:
+    try:  # the env is closed even when the controller cannot be built (a bad checkpoint, say)
+        controller = _Controller(settings, env)
+        guardrails = controller.mpc.safety.cfg.guardrails if controller.mpc is not None else GuardrailConfig()
+        reacher = is_reacher(settings.env_id)
         for i in indices:
             obs, info = env.reset(seed=episode_seed(settings.seed, i))
             controller.reset(env, info)
@@ -240,7 +242,7 @@ def run_episodes(settings: EvalSettings, indices: list[int]) -> list[EpisodeResu
                     env.render_mode = "rgb_array"
                     frames.append(env.render())
             results.append(EpisodeResult(i, bool(info["success"]), float(info["distance"]), first, plan_ms,
-                                         interventions, violations, distances, frames))
+                                         interventions, violations, distances, frames, float(env.tolerance_m)))
     finally:
         env.close()
     return results

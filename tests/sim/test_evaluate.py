@@ -72,3 +72,53 @@ def test_panda_eval_refuses_a_checkpoint_that_reads_joint_velocities(tmp_path):
     with pytest.raises(ValueError, match="joint_vel"):
         run_episodes(EvalSettings(policy="mpc", checkpoint=str(tmp_path / "vel"), num_samples=16, horizon=2,
                                   iterations=1, max_steps=1), [0])
+
+
+def test_a_controller_that_cannot_be_built_still_closes_the_env(tmp_path, monkeypatch):
+    import gymnasium
+
+    closed = []
+    real_make = gymnasium.make
+
+    def make(env_id, **kw):
+        env = real_make(env_id, **kw)
+        real_close = env.unwrapped.close
+        env.unwrapped.close = lambda: (closed.append(env_id), real_close())
+        return env
+
+    monkeypatch.setattr(gymnasium, "make", make)
+    with pytest.raises(FileNotFoundError, match="not found"):
+        run_episodes(EvalSettings(policy="mpc", checkpoint=str(tmp_path / "missing"), max_steps=1), [0])
+    assert closed == ["jepa_mpc/PandaReach-v0"]
+
+
+@pytest.mark.parametrize("env_id, tolerance", [("jepa_mpc/PandaReach-v0", 0.05), ("jepa_mpc/DMCReacher-v0", None)])
+def test_results_carry_the_envs_success_radius(env_id, tolerance):
+    (result,) = run_episodes(EvalSettings(env_id=env_id, policy="random", max_steps=1), [0])
+    if tolerance is not None:
+        assert result.tolerance_m == tolerance
+    else:  # dm_control's reward-1 region: target radius + finger radius, not the Panda's 5 cm
+        assert 0.02 < result.tolerance_m < 0.1 and result.tolerance_m != 0.05
+
+
+def test_eval_cli_defaults_to_the_tuned_planner_per_task_and_goal(tmp_path):
+    import json
+
+    from jepa_mpc.models.shipped import SHIPPED_IMAGE_GOAL_PLANNING as TUNED
+    from jepa_mpc.ros_nodes.cli import main
+
+    def settings(*flags):
+        out = tmp_path / str(len(list(tmp_path.iterdir())))
+        assert main(["eval", "--policies", "random", "--episodes", "1", "--max-steps", "1", "--workers", "1",
+                     "--out", str(out), *flags]) == 0
+        return json.loads((out / "eval.json").read_text())["settings"]
+
+    image = settings()
+    assert (image["horizon"], image["goal_mode"], image["action_weight"]) == \
+        (TUNED.horizon, TUNED.goal_mode, TUNED.action_weight)
+    pose = settings("--goal", "pose")
+    assert (pose["goal_mode"], pose["action_weight"]) == ("terminal", 0.01)
+    reacher = settings("--env", "jepa_mpc/DMCReacher-v0")
+    assert (reacher["num_samples"], reacher["iterations"], reacher["action_weight"]) == (300, 5, 0.05)
+    flagged = settings("--horizon", "7", "--action-weight", "0.5")  # flags win over the tuned values
+    assert (flagged["horizon"], flagged["action_weight"], flagged["goal_mode"]) == (7, 0.5, TUNED.goal_mode)
