@@ -9,6 +9,8 @@ import dataclasses
 import pathlib
 
 SHIPPED_CHECKPOINT = pathlib.Path(__file__).resolve().parent / "checkpoints" / "panda_reach"
+SHIPPED_REACHER_CHECKPOINT = SHIPPED_CHECKPOINT.with_name("dmc_reacher")
+"""The dm_control Reacher model (image + joint velocities, 12000 steps; README, "dm_control Reacher")."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,11 +29,11 @@ class ImageGoalPlanning:
 SHIPPED_IMAGE_GOAL_PLANNING = ImageGoalPlanning()
 
 
-def resolve_checkpoint(path: str | pathlib.Path | None) -> pathlib.Path:
-    """`path`, or the shipped checkpoint when `path` is empty; FileNotFoundError naming what is missing."""
+def resolve_checkpoint(path: str | pathlib.Path | None, default: pathlib.Path = SHIPPED_CHECKPOINT) -> pathlib.Path:
+    """`path`, or the shipped `default` when `path` is empty; FileNotFoundError naming what is missing."""
     from jepa_mpc.models.checkpoint import checkpoint_paths
 
-    chosen = pathlib.Path(path) if path else SHIPPED_CHECKPOINT
+    chosen = pathlib.Path(path) if path else default
     weights, meta = checkpoint_paths(chosen)
     if not weights.is_file() or not meta.is_file():
         hint = " (the shipped checkpoint is missing: reinstall or re-clone)" if not path else ""

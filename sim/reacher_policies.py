@@ -49,7 +49,7 @@ class ReacherMPC:
     def __init__(self, settings, env) -> None:
         import torch
 
-        from jepa_mpc.models.shipped import resolve_checkpoint
+        from jepa_mpc.models.shipped import SHIPPED_REACHER_CHECKPOINT, resolve_checkpoint
         from jepa_mpc.models.world_model import WorldModel
         from jepa_mpc.planner.box_filter import ActionBoxConfig
         from jepa_mpc.planner.box_mpc import BoxActionMPC
@@ -59,7 +59,8 @@ class ReacherMPC:
             raise ValueError("the Reacher MPC plans to the goal image (goal='image'); it has no kinematics for a "
                              "pose goal")
         torch.manual_seed(settings.seed)
-        world_model = WorldModel.from_checkpoint(resolve_checkpoint(settings.checkpoint), device=settings.device)
+        path = resolve_checkpoint(settings.checkpoint, default=SHIPPED_REACHER_CHECKPOINT)
+        world_model = WorldModel.from_checkpoint(path, device=settings.device)
         world_model = world_model.eval()
         space = env.action_space
         if world_model.action_dim != space.shape[0]:

@@ -111,3 +111,17 @@ def test_eval_runs_the_reacher_baselines_with_zero_violations():
     assert oracle["violations"] == rand["violations"] == 0
     with pytest.raises(ValueError, match="Panda"):
         evaluate(EvalSettings(env_id=REACHER_ENV_ID, policy="fk-mpc", max_steps=2), episodes=1)
+
+
+def test_the_shipped_reacher_checkpoint_reaches_image_goals():
+    """The default Reacher model (models/checkpoints/dmc_reacher) with the eval's tuned settings closes the loop."""
+    from jepa_mpc.sim.eval_cli import planning_defaults
+    from jepa_mpc.sim.evaluate import EvalSettings, evaluate
+
+    tuned = planning_defaults(REACHER_ENV_ID, "image")
+    settings = EvalSettings(env_id=REACHER_ENV_ID, policy="mpc", num_samples=tuned.samples, horizon=tuned.horizon,
+                            iterations=tuned.iterations, goal_mode=tuned.goal_mode,
+                            action_weight=tuned.action_weight, max_steps=50, seed=5)
+    summary, results = evaluate(settings, episodes=2, workers=1)
+    assert summary["success_rate"] == 1.0, [r.final_distance for r in results]
+    assert summary["violations"] == 0
