@@ -22,14 +22,12 @@ import torch
 
 from jepa_mpc.planner.box_filter import ActionBoxConfig, ActionBoxFilter, BoxCommand, BoxReport
 from jepa_mpc.planner.box_problem import BoxPlanProblem, build_box_cost_stack
-from jepa_mpc.planner.cem import CEMOptimizer
 from jepa_mpc.planner.config import CostConfig, MPCConfig
 from jepa_mpc.planner.device import resolve_device, synchronize
 from jepa_mpc.planner.goal_costs import LatentFn
 from jepa_mpc.planner.goal_state import GoalLatentState
-from jepa_mpc.planner.gradient import GradientOptimizer
-from jepa_mpc.planner.hybrid import HybridOptimizer
 from jepa_mpc.planner.protocols import WorldModelLike
+from jepa_mpc.planner.solver import SolverMixin
 from jepa_mpc.planner.types import PlanContext, PlanResult, PlanStatus
 
 logger = logging.getLogger(__name__)
@@ -59,7 +57,7 @@ def _valid_image(image: object) -> bool:
             and image.shape[-1] == 3 and min(image.shape[:2]) >= 1)
 
 
-class BoxActionMPC(GoalLatentState):
+class BoxActionMPC(GoalLatentState, SolverMixin):
     """One planner for one bounded-action arm; `step(obs, now_s)` runs a full tick."""
 
     def __init__(self, problem: BoxPlanProblem, cfg: MPCConfig, safety: ActionBoxFilter) -> None:
@@ -71,9 +69,7 @@ class BoxActionMPC(GoalLatentState):
         self.world_model = problem.world_model
         self.device = problem.device
         self.action_dim = problem.action_dim
-        cem, grad = CEMOptimizer(cfg.cem), GradientOptimizer(cfg.gradient)
-        self.optimizer = {"cem": cem, "gradient": grad, "hybrid": HybridOptimizer(cem, grad)}[cfg.optimizer]
-        self._generator = torch.Generator(device=self.device).manual_seed(cfg.cem.seed or 0)
+        self._init_solver(problem, cfg)
         hold = torch.as_tensor(safety.cfg.hold_action, dtype=torch.float32, device=self.device)
         self._hold = hold.expand(cfg.horizon, -1).clone()  # [H, A]
         self._empty = torch.zeros(0, device=self.device)  # no joints
@@ -119,10 +115,9 @@ class BoxActionMPC(GoalLatentState):
             return self._held(PlanStatus.NO_GOAL)
         init = self._warm if (self.cfg.warm_start and self._warm is not None) else self._hold
         deadline = time.monotonic() + self.cfg.plan_budget_s if self.cfg.plan_budget_s is not None else None
-        result = self.optimizer.solve(self.problem.objective(ctx), init, None, hold=self._hold,
-                                      deadline_s=deadline, generator=self._generator)
+        result, check = self._solve(ctx, init, None, self._hold, deadline)
         if result.ok:
-            _, finite, cost, terms = self.problem.check(result.actions, ctx)
+            _, finite, cost, terms = check or self.problem.check(result.actions, ctx)
             if finite:
                 result = dataclasses.replace(result, cost=cost, cost_terms=terms)
             else:

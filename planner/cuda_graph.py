@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+import warnings
 
 import torch
 
@@ -62,7 +63,9 @@ def _assert_no_host_sync(fn) -> None:
     """Run fn once with torch's sync debugging set to raise, so a host sync (`.item()`, `float(t)`, `.cpu()`)
     fails here, eagerly, rather than inside capture: a failed capture leaves the process's CUDA RNG unusable."""
     before = torch.cuda.get_sync_debug_mode()
-    torch.cuda.set_sync_debug_mode("error")
+    with warnings.catch_warnings():  # "a prototype feature": it misses some syncs; capture still catches those
+        warnings.simplefilter("ignore", UserWarning)
+        torch.cuda.set_sync_debug_mode("error")
     try:
         fn()
     finally:

@@ -17,19 +17,16 @@ import mujoco
 import numpy as np
 import torch
 
-from jepa_mpc.planner.cem import CEMOptimizer
 from jepa_mpc.planner.config import CostConfig, GuardrailConfig, MPCConfig, SafetyConfig
-from jepa_mpc.planner.cuda_graph import GraphedCEM
 from jepa_mpc.planner.device import resolve_device, synchronize
 from jepa_mpc.planner.goal_costs import LatentFn
 from jepa_mpc.planner.goal_state import GoalLatentState
-from jepa_mpc.planner.gradient import GradientOptimizer
-from jepa_mpc.planner.hybrid import HybridOptimizer
 from jepa_mpc.planner.kinematics import ArmKinematics
 from jepa_mpc.planner.objective import PlanProblem
 from jepa_mpc.planner.protocols import WorldModelLike
 from jepa_mpc.planner.registry import build_cost_stack
 from jepa_mpc.planner.safety import SafetyCommand, SafetyFilter, SafetyReport
+from jepa_mpc.planner.solver import SolverMixin
 from jepa_mpc.planner.types import PlanContext, PlanResult, PlanStatus, hold_actions
 from jepa_mpc.sim.arm_control import ARM_DOF
 from jepa_mpc.sim.panda_scene import load_model
@@ -70,7 +67,7 @@ def _finite_vector(value: object, length: int) -> np.ndarray | None:
     return array if array.shape == (length,) and np.all(np.isfinite(array)) else None
 
 
-class RecedingHorizonMPC(GoalLatentState):
+class RecedingHorizonMPC(GoalLatentState, SolverMixin):
     """One planner instance for one arm; `step(obs, now_s)` runs a full tick."""
 
     def __init__(self, problem: PlanProblem, cfg: MPCConfig, safety: SafetyFilter) -> None:
@@ -78,14 +75,7 @@ class RecedingHorizonMPC(GoalLatentState):
         self.world_model = problem.world_model
         self.device = problem.device
         self.action_dim = problem.action_dim
-        cem, grad = CEMOptimizer(cfg.cem), GradientOptimizer(cfg.gradient)
-        self.optimizer = {"cem": cem, "gradient": grad, "hybrid": HybridOptimizer(cem, grad)}[
-            cfg.optimizer
-        ]
-        self._generator = torch.Generator(device=self.device).manual_seed(cfg.cem.seed or 0)
-        # On a GPU the CEM solve is replayed as one CUDA graph (torch.compile's own graphs take precedence).
-        use_graph = cfg.cuda_graph and cfg.optimizer == "cem" and self.device.type == "cuda" and not cfg.compile
-        self.graphed = GraphedCEM(problem, cfg.cem) if use_graph else None
+        self._init_solver(problem, cfg)
         self._warm: torch.Tensor | None = None  # [H, A] previous plan, shifted
         self._prev_action: torch.Tensor | None = None  # [A]
         self.z_goal: torch.Tensor | None = None
@@ -138,17 +128,10 @@ class RecedingHorizonMPC(GoalLatentState):
         init_std: float | None = None
         budget = self.cfg.plan_budget_s
         deadline = time.monotonic() + budget if budget is not None else None
-        objective = self.problem.objective(ctx)
         attempts = 0
         while True:
             attempts += 1
-            graphed = self.graphed.solve(ctx, init, init_std, hold, self._generator) if self.graphed else None
-            if graphed is not None:  # the graph also ran the final check of its plan
-                result, check = graphed
-            else:  # no graph, or its capture failed
-                result, check = self.optimizer.solve(
-                    objective, init, init_std, hold=hold, deadline_s=deadline, generator=self._generator
-                ), None
+            result, check = self._solve(ctx, init, init_std, hold, deadline)
             out_of_time = deadline is not None and time.monotonic() > deadline
             if (
                 result.status is not PlanStatus.INFEASIBLE

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pytest
 import torch
 
@@ -123,3 +124,27 @@ def test_capture_failure_falls_back_to_the_eager_solve(mj_model, home_q, caplog)
     assert sum("solving eagerly" in r.message for r in caplog.records) == 1
     # A failed capture leaves the device usable: eager kernels and RNG still work.
     assert torch.isfinite(torch.randn(4, device=mpc.device)).all()
+
+
+@cuda
+def test_the_box_action_mpc_replays_its_solve_too():
+    """The arm-less MPC (latent-only rollouts, action box) shares the solver: graph plans equal eager ones."""
+    from jepa_mpc.planner.box_filter import ActionBoxConfig
+    from jepa_mpc.planner.box_mpc import BoxActionMPC, BoxObservation
+
+    box = ActionBoxConfig(low=(-0.4, -1.0), high=(0.7, 0.2))
+    plans = {}
+    for graph in (True, False):
+        model = LinearWorldModel(latent_dim=4, action_dim=2)
+        model.B = torch.tensor([[0.3, 0.0], [0.0, 0.3], [0.2, 0.1], [-0.1, 0.2]], device="cuda")
+        cfg = MPCConfig(horizon=6, device="cuda", max_obs_age_s=1e9, cuda_graph=graph,
+                        cem=CEMConfig(num_samples=128, iterations=3, num_elites=8))
+        mpc = BoxActionMPC.build(model, cfg, CostConfig(), box)
+        assert (mpc.graphed is not None) is graph
+        mpc.set_goal(z_goal=torch.tensor([1.0, -1.0, 0.5, 0.0], device="cuda"))
+        z = np.zeros(4, np.float32)
+        ticks = [mpc.step(BoxObservation(image=np.zeros((8, 8, 3), np.uint8), stamp_s=float(t), proprio=z),
+                          now_s=float(t)) for t in range(3)]
+        assert all(t.plan.status is PlanStatus.OK and t.report.ok for t in ticks)
+        plans[graph] = torch.stack([t.plan.actions for t in ticks])
+    torch.testing.assert_close(plans[True], plans[False], rtol=1e-4, atol=1e-5)

@@ -1,0 +1,48 @@
+"""The optimiser of an MPC (cem | gradient | hybrid) and, on a GPU, its CUDA-graph replay.
+
+One mixin for the Panda MPC (planner/mpc.py) and the box-action MPC (planner/box_mpc.py), so both choose,
+seed and run their solves the same way.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from jepa_mpc.planner.cem import CEMOptimizer
+from jepa_mpc.planner.config import MPCConfig
+from jepa_mpc.planner.cuda_graph import Check, GraphedCEM
+from jepa_mpc.planner.gradient import GradientOptimizer
+from jepa_mpc.planner.hybrid import HybridOptimizer
+from jepa_mpc.planner.objective import PlanProblem
+from jepa_mpc.planner.types import PlanContext, PlanResult
+
+
+class SolverMixin:
+    """`_init_solver(problem, cfg)` once, then `_solve(...)` per attempt; needs `self.problem`."""
+
+    problem: PlanProblem
+
+    def _init_solver(self, problem: PlanProblem, cfg: MPCConfig) -> None:
+        cem, grad = CEMOptimizer(cfg.cem), GradientOptimizer(cfg.gradient)
+        self.optimizer = {"cem": cem, "gradient": grad, "hybrid": HybridOptimizer(cem, grad)}[cfg.optimizer]
+        self._generator = torch.Generator(device=problem.device).manual_seed(cfg.cem.seed or 0)
+        # On a GPU the CEM solve is replayed as one CUDA graph (torch.compile's own graphs take precedence).
+        use_graph = cfg.cuda_graph and cfg.optimizer == "cem" and problem.device.type == "cuda" and not cfg.compile
+        self.graphed = GraphedCEM(problem, cfg.cem) if use_graph else None
+
+    def _solve(
+        self,
+        ctx: PlanContext,
+        init: torch.Tensor,
+        init_std: float | None,
+        hold: torch.Tensor,
+        deadline_s: float | None,
+    ) -> tuple[PlanResult, Check | None]:
+        """(result, final check of its plan when the graph already ran it, else None)."""
+        if self.graphed is not None:
+            graphed = self.graphed.solve(ctx, init, init_std, hold, self._generator)
+            if graphed is not None:  # None: its capture failed, solve eagerly
+                return graphed
+        result = self.optimizer.solve(self.problem.objective(ctx), init, init_std, hold=hold, deadline_s=deadline_s,
+                                      generator=self._generator)
+        return result, None
