@@ -20,8 +20,10 @@ class ImageGoalPlanning:
 
     horizon: int = 20
     """Far goals: along the joint path the latent energy first rises, then falls; 10 steps do not see past it."""
-    goal_mode: str = "both"
-    """Terminal plus horizon-mean energy: the arm settles at the goal instead of wandering near it."""
+    goal_mode: str = "closest"
+    """The smallest energy along the plan. Near the goal, 20-step open-loop predictions drift (a still arm is
+    predicted to move by more than the energy left to gain), so terminal or mean energy let that drift steer the
+    arm away; the closest step is an early one there, where predictions are accurate. Seed 4: 0.99 vs 0.89."""
     action_weight: float = 0.3
     """Weight of the mean squared action: near the goal the energy is flat, so stillness should win."""
 

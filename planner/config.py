@@ -22,7 +22,7 @@ OPTIMIZERS = ("cem", "gradient", "hybrid")
 DEVICES = ("auto", "cpu", "cuda")
 COST_NAMES = ("goal_energy", "pose_probe", "pose_fk", "critic", "action_magnitude", "action_rate")
 GOAL_NORMS = ("l1", "l2")
-GOAL_MODES = ("terminal", "trajectory", "both")
+GOAL_MODES = ("terminal", "trajectory", "both", "closest")
 
 
 def _finite(owner: str, name: str, value: object) -> float:
@@ -247,7 +247,7 @@ class CostConfig:
     goal_norm: str = "l2"
     """l1: mean |z - z_goal|; l2: mean (z - z_goal)^2."""
     goal_mode: str = "terminal"
-    """terminal: last predicted latent; trajectory: mean over the horizon; both: their sum."""
+    """terminal: last predicted latent; trajectory: mean over the horizon; both: their sum; closest: the minimum."""
     pose_probe_weight: float = 1.0
     pose_fk_weight: float = 1.0
     critic_weight: float = 1.0

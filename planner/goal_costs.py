@@ -1,6 +1,6 @@
 """Task costs on predicted states: latent goal energy, EE pose goal (learned probe or known FK), critic.
 
-Each is a small object returning cost [K]; `mode` picks the last step, the horizon mean, or both.
+Each is a small object returning cost [K]; `mode` picks the last step, the horizon mean, both, or the closest step.
 """
 
 from __future__ import annotations
@@ -15,11 +15,14 @@ LatentFn = Callable[[torch.Tensor], torch.Tensor]
 
 
 def over_time(per_step: torch.Tensor, mode: str) -> torch.Tensor:
-    """per_step [K, T] -> [K]: terminal (last step), trajectory (mean over steps) or both (their sum)."""
+    """per_step [K, T] -> [K]: terminal (last step), trajectory (mean over steps), both (their sum), or closest
+    (the smallest over the steps: how close the plan comes; open-loop drift of late predictions cannot mask it)."""
     if mode == "terminal":
         return per_step[:, -1]
     if mode == "trajectory":
         return per_step.mean(dim=1)
+    if mode == "closest":
+        return per_step.amin(dim=1)
     return per_step[:, -1] + per_step.mean(dim=1)
 
 

@@ -50,6 +50,7 @@ from hypothesis import strategies as st
 
 from jepa_mpc.planner import safety as safety_module
 from jepa_mpc.planner.config import (
+    GOAL_MODES,
     BoxZone,
     CEMConfig,
     CostConfig,
@@ -882,7 +883,7 @@ class Adversary:
                 base,
                 terms=tuple(terms),
                 goal_norm=draw(st.sampled_from(["l1", "l2"]), label="norm"),
-                goal_mode=draw(st.sampled_from(["terminal", "trajectory", "both"]), label="mode"),
+                goal_mode=draw(st.sampled_from(GOAL_MODES), label="mode"),
                 **weights,
             )
             image = "ok"

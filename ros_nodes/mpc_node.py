@@ -71,7 +71,7 @@ class MpcNodeConfig:
     action_rate_weight: float = param(0.01, "weight of |a_t - a_{t-1}|^2")
     goal_norm: str = param("l2", "l1 | l2 latent distance")
     image_goal_mode: str = param(TUNED.goal_mode, "latent energy on the last predicted step (terminal), the horizon "
-                                 "mean (trajectory), or both")
+                                 "mean (trajectory), both, or the closest step (closest)")
     control_period_s: float = param(0.1, "planning period", read_only=True)
     max_step_rad: float = param(0.05, "joint change per action unit",
                                                                        read_only=True)

@@ -11,6 +11,7 @@ import pathlib
 import numpy as np
 
 from jepa_mpc.models.shipped import SHIPPED_IMAGE_GOAL_PLANNING as TUNED
+from jepa_mpc.planner.config import GOAL_MODES
 from jepa_mpc.sim.evaluate import POLICIES, EvalSettings, evaluate
 from jepa_mpc.sim.reacher_policies import is_reacher
 
@@ -35,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="CEM samples of sim-mpc (each one a true physics rollout)")
     parser.add_argument("--horizon", type=int, default=None, help=f"planned steps H; {tuned}")
     parser.add_argument("--iterations", type=int, default=None, help=f"CEM iterations; {tuned}")
-    parser.add_argument("--goal-mode", default=None, choices=["terminal", "trajectory", "both"],
+    parser.add_argument("--goal-mode", default=None, choices=list(GOAL_MODES),
                         help=f"goal energy on the last predicted latent, the mean over the horizon, or both; {tuned}")
     parser.add_argument("--action-weight", type=float, default=None,
                         help=f"weight of the action-magnitude cost; {tuned}")

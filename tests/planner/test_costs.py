@@ -54,6 +54,8 @@ Z = [
         ("l1", "trajectory", 1.0),  # steps: mean(1,1)=1, 1 -> mean 1
         ("l2", "trajectory", 1.5),  # steps: 1, 2 -> mean 1.5
         ("l2", "both", 3.5),  # 2 + 1.5
+        ("l2", "closest", 1.0),  # steps: 1, 2 -> the closest step, 1
+        ("l1", "closest", 1.0),  # steps: 1, 1
     ],
 )
 def test_goal_energy(norm, mode, expected0):
