@@ -18,6 +18,7 @@ import numpy as np
 
 from jepa_mpc.models.atomic_io import atomic_write_json, remove_stale_temps
 from jepa_mpc.models.episodes import FORMAT, FORMAT_VERSION, complete_indices, read_dataset_meta, write_episode
+from jepa_mpc.sim.process_pool import spawn_pool
 
 log = logging.getLogger(__name__)
 TASK_OF_ENV = {"jepa_mpc/PandaReach-v0": "reach", "jepa_mpc/PandaPush-v0": "push", "jepa_mpc/DMCReacher-v0": "reacher"}
@@ -140,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
         results = (_collect_one(str(out), i, *job) for i in todo)
         pool = None
     else:
-        pool = cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+        pool = spawn_pool(workers)
         futures = [pool.submit(_collect_one, str(out), i, *job) for i in todo]
         results = (f.result() for f in cf.as_completed(futures))
     try:

@@ -283,16 +283,14 @@ def summarize(results: list[EpisodeResult], wall_s: float) -> dict:
 
 def evaluate(settings: EvalSettings, episodes: int, workers: int = 1) -> tuple[dict, list[EpisodeResult]]:
     """Run `episodes` episodes over `workers` processes; returns (summary, per-episode results)."""
-    import concurrent.futures as cf
-    import multiprocessing
+    from jepa_mpc.sim.process_pool import spawn_pool
 
     start = time.perf_counter()
     chunks = [list(range(episodes))[w::workers] for w in range(workers) if list(range(episodes))[w::workers]]
     if len(chunks) <= 1:
         results = run_episodes(settings, list(range(episodes)))
     else:
-        with cf.ProcessPoolExecutor(len(chunks), mp_context=multiprocessing.get_context("spawn"),
-                                    initializer=_limit_threads) as pool:
+        with spawn_pool(len(chunks), initializer=_limit_threads) as pool:
             results = [r for part in pool.map(run_episodes, [settings] * len(chunks), chunks) for r in part]
     results.sort(key=lambda r: r.index)
     return summarize(results, time.perf_counter() - start), results
