@@ -6,6 +6,8 @@ seed and run their solves the same way.
 
 from __future__ import annotations
 
+import logging
+
 import torch
 
 from jepa_mpc.planner.cem import CEMOptimizer
@@ -15,6 +17,8 @@ from jepa_mpc.planner.gradient import GradientOptimizer
 from jepa_mpc.planner.hybrid import HybridOptimizer
 from jepa_mpc.planner.objective import PlanProblem
 from jepa_mpc.planner.types import PlanContext, PlanResult
+
+logger = logging.getLogger(__name__)
 
 
 class SolverMixin:
@@ -29,6 +33,9 @@ class SolverMixin:
         # On a GPU the CEM solve is replayed as one CUDA graph (torch.compile's own graphs take precedence).
         use_graph = cfg.cuda_graph and cfg.optimizer == "cem" and problem.device.type == "cuda" and not cfg.compile
         self.graphed = GraphedCEM(problem, cfg.cem) if use_graph else None
+        if problem.device.type == "cuda" and cfg.optimizer != "cem":
+            logger.warning("%s planning on cuda runs eagerly and is launch-bound (about 1 s per H=20 plan on an "
+                           "H100, docs/benchmarks.md); optimizer cem replays each solve as a CUDA graph", cfg.optimizer)
 
     def _solve(
         self,
