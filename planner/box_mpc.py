@@ -116,20 +116,9 @@ class BoxActionMPC(GoalLatentState, SolverMixin):
         init = self._warm if (self.cfg.warm_start and self._warm is not None) else self._hold
         deadline = time.monotonic() + self.cfg.plan_budget_s if self.cfg.plan_budget_s is not None else None
         result, check = self._solve(ctx, init, None, self._hold, deadline)
-        if result.ok:
-            _, finite, cost, terms = check or self.problem.check(result.actions, ctx)
-            if finite:
-                result = dataclasses.replace(result, cost=cost, cost_terms=terms)
-            else:
-                logger.error("the optimiser's plan has a non-finite cost in the final check; holding")
-                result = dataclasses.replace(result, actions=self._hold.clone(), status=PlanStatus.NON_FINITE_COST,
-                                             cost=math.inf, cost_terms=terms)
+        result = self._validated(result, check, ctx, self._hold)  # no constraints: only a non-finite cost fails
         result = dataclasses.replace(result, solve_time_s=time.perf_counter() - start)
-        if result.ok:
-            self._warm = torch.cat([result.actions[1:], self._hold[-1:]], dim=0)  # [H, A], shifted one step
-            self._prev_action = result.actions[0]
-        else:
-            self.reset()
+        self.remember(result, self._hold[-1:])
         return result
 
     # ------------------------------------------------------------------------------------- tick

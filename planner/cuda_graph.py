@@ -60,8 +60,9 @@ class _Captured:
 
 
 def _assert_no_host_sync(fn) -> None:
-    """Run fn once with torch's sync debugging set to raise, so a host sync (`.item()`, `float(t)`, `.cpu()`)
-    fails here, eagerly, rather than inside capture: a failed capture leaves the process's CUDA RNG unusable."""
+    """Run fn once with torch's sync debugging set to raise, so a host sync (a scalar read such as `float(t)`, or
+    `.cpu()`) fails here, eagerly, rather than inside capture: a failed capture leaves the process's CUDA RNG
+    unusable."""
     before = torch.cuda.get_sync_debug_mode()
     with warnings.catch_warnings():  # "a prototype feature": it misses some syncs; capture still catches those
         warnings.simplefilter("ignore", UserWarning)

@@ -13,6 +13,15 @@ class GoalLatentState:
         """Forget the warm start and the last action (keep the goal)."""
         self._warm, self._prev_action = None, None
 
+    def remember(self, result, tail: torch.Tensor) -> None:
+        """After a plan: warm-start the next solve from it shifted one step (`tail` [1, A] appended) and keep its
+        first action for the smoothness cost; forget both after a non-OK plan."""
+        if result.ok:
+            self._warm = torch.cat([result.actions[1:], tail], dim=0)  # [H, A]
+            self._prev_action = result.actions[0]
+        else:
+            self.reset()
+
     def set_goal(self, z_goal: torch.Tensor | None = None, ee_goal: object = None) -> None:
         """Goal latent [D] and/or goal end-effector position [3] (world frame, metres)."""
         if z_goal is not None:

@@ -141,26 +141,12 @@ class RecedingHorizonMPC(GoalLatentState, SolverMixin):
                 break
             logger.info("plan infeasible (attempt %d); retrying from a cold start", attempts)
             init, init_std = hold, self.cfg.cem.max_std  # cold start, widest search
-        if result.ok:
-            # The validator, like nav2's optimal-trajectory validator.
-            feasible, finite, cost, terms = check or self.problem.check(result.actions, ctx)
-            if feasible and finite:
-                result = dataclasses.replace(result, cost=cost, cost_terms=terms)
-            else:
-                status = PlanStatus.NON_FINITE_COST if feasible else PlanStatus.INFEASIBLE
-                logger.error("the optimiser's plan fails the final check (%s); holding", status.value)
-                result = dataclasses.replace(
-                    result, actions=hold, status=status, cost=math.inf, cost_terms=terms
-                )
+        result = self._validated(result, check, ctx, hold)
         result = dataclasses.replace(result, attempts=attempts, solve_time_s=time.perf_counter() - start)
-        if result.ok:
-            tail = hold[-1:].clone()
-            if self.action_dim > ARM_DOF:
-                tail[:, ARM_DOF:] = result.actions[-1:, ARM_DOF:]
-            self._warm = torch.cat([result.actions[1:], tail], dim=0)  # [H, A], shifted one step
-            self._prev_action = result.actions[0]
-        else:
-            self.reset()
+        tail = hold[-1:].clone()  # the shifted plan ends holding the arm, with the plan's last gripper action
+        if self.action_dim > ARM_DOF:
+            tail[:, ARM_DOF:] = result.actions[-1:, ARM_DOF:]
+        self.remember(result, tail)
         return result
 
     # ------------------------------------------------------------------------------------- tick

@@ -6,7 +6,9 @@ seed and run their solves the same way.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import math
 
 import torch
 
@@ -16,7 +18,7 @@ from jepa_mpc.planner.cuda_graph import Check, GraphedCEM
 from jepa_mpc.planner.gradient import GradientOptimizer
 from jepa_mpc.planner.hybrid import HybridOptimizer
 from jepa_mpc.planner.objective import PlanProblem
-from jepa_mpc.planner.types import PlanContext, PlanResult
+from jepa_mpc.planner.types import PlanContext, PlanResult, PlanStatus
 
 logger = logging.getLogger(__name__)
 
@@ -53,3 +55,15 @@ class SolverMixin:
         result = self.optimizer.solve(self.problem.objective(ctx), init, init_std, hold=hold, deadline_s=deadline_s,
                                       generator=self._generator)
         return result, None
+
+    def _validated(self, result: PlanResult, check: Check | None, ctx: PlanContext, hold: torch.Tensor) -> PlanResult:
+        """The final check (the graph's, else one eager check), like nav2's trajectory validator: an OK plan gets its
+        cost breakdown, or becomes the hold plan when it is infeasible or its cost non-finite."""
+        if not result.ok:
+            return result
+        feasible, finite, cost, terms = check or self.problem.check(result.actions, ctx)
+        if feasible and finite:
+            return dataclasses.replace(result, cost=cost, cost_terms=terms)
+        status = PlanStatus.NON_FINITE_COST if feasible else PlanStatus.INFEASIBLE
+        logger.error("the optimiser's plan fails the final check (%s); holding", status.value)
+        return dataclasses.replace(result, actions=hold.clone(), status=status, cost=math.inf, cost_terms=terms)
