@@ -66,17 +66,12 @@ class BoxActionMPC(GoalLatentState, SolverMixin):
         if np.any(safety.low < -1.0) or np.any(safety.high > 1.0):
             raise ValueError("the action box must lie inside the planner's normalised space [-1, 1]^A")
         self.problem, self.cfg, self.safety = problem, cfg, safety
-        self.world_model = problem.world_model
-        self.device = problem.device
         self.action_dim = problem.action_dim
+        self._init_goal_state(problem.world_model, problem.device)
         self._init_solver(problem, cfg)
         hold = torch.as_tensor(safety.cfg.hold_action, dtype=torch.float32, device=self.device)
         self._hold = hold.expand(cfg.horizon, -1).clone()  # [H, A]
         self._empty = torch.zeros(0, device=self.device)  # no joints
-        self._warm: torch.Tensor | None = None  # [H, A] previous plan, shifted
-        self._prev_action: torch.Tensor | None = None  # [A]
-        self.z_goal: torch.Tensor | None = None
-        self.ee_goal: torch.Tensor | None = None
 
     @classmethod
     def build(

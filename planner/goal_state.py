@@ -6,8 +6,15 @@ import torch
 
 
 class GoalLatentState:
-    """reset / set_goal / encode / set_goal_image over `world_model`, `device`, `z_goal`, `ee_goal` and the warm
-    start (`_warm`, `_prev_action`), which the using class initialises."""
+    """reset / set_goal / encode / set_goal_image / remember over `world_model`, `device`, `z_goal`, `ee_goal` and
+    the warm start (`_warm`, `_prev_action`), set up by `_init_goal_state`."""
+
+    def _init_goal_state(self, world_model, device: torch.device) -> None:
+        self.world_model, self.device = world_model, device
+        self._warm: torch.Tensor | None = None  # [H, A] previous plan, shifted
+        self._prev_action: torch.Tensor | None = None  # [A]
+        self.z_goal: torch.Tensor | None = None
+        self.ee_goal: torch.Tensor | None = None
 
     def reset(self) -> None:
         """Forget the warm start and the last action (keep the goal)."""

@@ -72,14 +72,9 @@ class RecedingHorizonMPC(GoalLatentState, SolverMixin):
 
     def __init__(self, problem: PlanProblem, cfg: MPCConfig, safety: SafetyFilter) -> None:
         self.problem, self.cfg, self.safety = problem, cfg, safety
-        self.world_model = problem.world_model
-        self.device = problem.device
         self.action_dim = problem.action_dim
+        self._init_goal_state(problem.world_model, problem.device)
         self._init_solver(problem, cfg)
-        self._warm: torch.Tensor | None = None  # [H, A] previous plan, shifted
-        self._prev_action: torch.Tensor | None = None  # [A]
-        self.z_goal: torch.Tensor | None = None
-        self.ee_goal: torch.Tensor | None = None
 
     @classmethod
     def build(
