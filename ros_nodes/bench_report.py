@@ -2,7 +2,7 @@
 loop latency (camera frame stamp -> safety-filtered arm command), with the device, versions and date it ran on.
 
     jepa-mpc bench [--device auto|cpu|cuda] [--threads N] [--quick] [--skip-ros] [--skip-train]
-                   [--checkpoint CKPT] [--out DIR]
+                   [--ros-processes one|per-node] [--checkpoint CKPT] [--out DIR]
 
 Each section calls the module that owns the measurement, so the figures match the single-purpose benchmarks:
 planner/bench.py (full plan latency), models/bench.py (encode, rollout, training throughput) and the in-process sim
@@ -103,6 +103,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="measured seconds of the ROS loop (default 15, --quick 3)")
     parser.add_argument("--ros-samples", type=_positive(int), default=None,
                         help="CEM K of the mpc node in the ROS loop (default: launch/sim_arm.yaml's, --quick 32)")
+    parser.add_argument("--ros-processes", choices=["one", "per-node"], default="one",
+                        help="ROS loop section: every node in this process (as `jepa-mpc demo`), or one process per "
+                        "node (as `ros2 launch` and `bringup --processes per-node`)")
     parser.add_argument("--ros-domain-id", type=_domain_id, default=None,
                         help="ROS domain of the benchmark graph (default: a random one in 150-229, so the bench "
                         "never talks to a running graph); discovery is always LOCALHOST")
@@ -260,15 +263,44 @@ def _localhost_discovery():
             os.environ[key] = before
 
 
+def _node_params(params: pathlib.Path, node: str) -> dict:
+    """A node's parameters in a ROS YAML file (its own block over the `/**` block)."""
+    import yaml
+
+    data = yaml.safe_load(params.read_text()) or {}
+    return {**(data.get("/**") or {}).get("ros__parameters", {}), **(data.get(node) or {}).get("ros__parameters", {})}
+
+
+def _per_node_configs(params: pathlib.Path, samples: int | None):
+    """(mpc config, safety filter config) the child processes run with: dataclass defaults, the YAML, the bench's K."""
+    from jepa_mpc.ros_nodes.graph import MPC, SAFETY_FILTER
+    from jepa_mpc.ros_nodes.mpc_node import MpcNodeConfig
+    from jepa_mpc.ros_nodes.safety_filter_node import SafetyFilterNodeConfig
+
+    def scalars(cls, given: dict) -> dict:
+        return {f.name: given[f.name] for f in dataclasses.fields(cls) if f.name in given and f.name != "guardrails"}
+
+    mpc = scalars(MpcNodeConfig, _node_params(params, MPC.name)) | ({"num_samples": samples} if samples else {})
+    return (MpcNodeConfig(**mpc),
+            SafetyFilterNodeConfig(**scalars(SafetyFilterNodeConfig, _node_params(params, SAFETY_FILTER.name))))
+
+
 def ros_section(args: argparse.Namespace, s: BenchSettings, startup_timeout_s: float = 60.0) -> list[dict]:
-    """Bring up sim_bridge + mpc + safety_filter in this process with a goal, and time frame -> command."""
+    """Bring up sim_bridge + mpc + safety_filter (in this process, or one process each with --ros-processes
+    per-node) with a goal, and time frame -> command from a probe node in this process."""
     try:
         import rclpy
         from rclpy.executors import MultiThreadedExecutor
     except ImportError as exc:
         raise RuntimeError(f"rclpy is not importable ({exc}); install the ros extra or pass --skip-ros") from exc
 
-    from jepa_mpc.ros_nodes.bringup import create_nodes, ros_args, teardown_graph
+    from jepa_mpc.ros_nodes.bringup import (
+        create_nodes,
+        ros_args,
+        start_node_processes,
+        stop_node_processes,
+        teardown_graph,
+    )
     from jepa_mpc.ros_nodes.demo import Operator
     from jepa_mpc.ros_nodes.graph import GRAPHS, MPC, SAFETY_FILTER, default_params
 
@@ -280,17 +312,24 @@ def ros_section(args: argparse.Namespace, s: BenchSettings, startup_timeout_s: f
         overrides += ["-p", f"{MPC.name}:torch_threads:={args.threads}"]
     if args.checkpoint:
         overrides += ["-p", f"{MPC.name}:checkpoint:={args.checkpoint}"]
-    log.info("bench ros: bringing up the sim graph on domain %d (%s goal)", domain, args.goal)
+    params, in_process = default_params("sim"), args.ros_processes == "one"
+    log.info("bench ros: bringing up the sim graph (%s) on domain %d (%s goal)",
+             "one process" if in_process else "a process per node", domain, args.goal)
     with _localhost_discovery():
         context = rclpy.Context()
-        rclpy.init(args=[*ros_args(default_params("sim")), *overrides], context=context, domain_id=domain)
-        nodes, executor, op, probe = [], None, None, None
+        rclpy.init(args=[*ros_args(params), *overrides] if in_process else [], context=context, domain_id=domain)
+        nodes, children, executor, op, probe = [], [], None, None, None
         try:
-            nodes = create_nodes(GRAPHS["sim"], context)
-            by_name = {node.get_name(): node for node in nodes}
-            mpc_cfg = by_name[MPC.name].cfg
+            if in_process:
+                nodes = create_nodes(GRAPHS["sim"], context)
+                by_name = {node.get_name(): node for node in nodes}
+                mpc_cfg, filter_cfg = by_name[MPC.name].cfg, by_name[SAFETY_FILTER.name].cfg
+            else:
+                mpc_cfg, filter_cfg = _per_node_configs(params, s.ros_samples)
+                children = start_node_processes(GRAPHS["sim"], params, tuple(overrides),
+                                                env={"ROS_DOMAIN_ID": str(domain)})
             op = Operator(context, args.goal)
-            probe = LoopProbe(context, by_name[SAFETY_FILTER.name].cfg.command_topic, MPC.name, SAFETY_FILTER.name)
+            probe = LoopProbe(context, filter_cfg.command_topic, MPC.name, SAFETY_FILTER.name)
             executor = MultiThreadedExecutor(num_threads=4, context=context)
             for node in (*nodes, op.node, probe.node):
                 executor.add_node(node)
@@ -300,6 +339,8 @@ def ros_section(args: argparse.Namespace, s: BenchSettings, startup_timeout_s: f
                     why = ("the mpc node's diagnostics carry no frame_stamp_s" if probe.unstamped_plans else
                            f"goal sent: {op.goal_sent}")
                     raise RuntimeError(f"no plan from the mpc node within {startup_timeout_s:.0f} s ({why})")
+                if any(child.poll() is not None for child in children):
+                    raise RuntimeError("a node process exited during start-up; see its log above")
                 executor.spin_once(timeout_sec=0.05)
                 op.send_goal()
             log.info("bench ros: first plan; measuring for %.0f s", s.ros_seconds)
@@ -309,6 +350,7 @@ def ros_section(args: argparse.Namespace, s: BenchSettings, startup_timeout_s: f
                 executor.spin_once(timeout_sec=0.05)
             probe.recording = False
         finally:
+            stop_node_processes(children)
             teardown_graph(context, executor, nodes, [extra.node for extra in (op, probe) if extra is not None])
     if not probe.latencies_s:
         raise RuntimeError(f"no arm command arrived in {s.ros_seconds:.0f} s after the first plan")
@@ -321,7 +363,8 @@ def ros_section(args: argparse.Namespace, s: BenchSettings, startup_timeout_s: f
 
     frame_to_plan_ms = p50(1e3 * np.asarray(probe.plan_delays_s))
     plan_ms = p50(probe.plan_ms)
-    what = (f"frame stamp -> arm command, in-process sim graph, {args.goal} goal, {mpc_cfg.optimizer} "
+    graph = "in-process sim graph" if in_process else "sim graph, a process per node"
+    what = (f"frame stamp -> arm command, {graph}, {args.goal} goal, {mpc_cfg.optimizer} "
             f"K={mpc_cfg.num_samples} H={mpc_cfg.horizon}, {mpc_cfg.iterations} iterations, {s.ros_seconds:.0f} s")
     note = (f"{len(lat_ms)} commands, {probe.holds} holds; p50 frame -> plan {_fmt(frame_to_plan_ms)} ms, "
             f"node plan {_fmt(plan_ms)} ms")

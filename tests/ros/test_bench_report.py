@@ -80,6 +80,20 @@ def _bench_without_rclpy(*argv: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow
+def test_the_ros_loop_with_a_process_per_node_commands_the_arm_and_leaves_no_process(tmp_path, keep_torch_threads):
+    """`--ros-processes per-node` starts sim_bridge, mpc and safety_filter as child processes (as ros2 launch does),
+    times frame -> command from this process, and stops every child afterwards."""
+    code = main(["bench", "--quick", "--device", "cpu", "--threads", "1", "--skip-train", "--out", str(tmp_path),
+                 "--ros-processes", "per-node", "--ros-domain-id", os.environ["ROS_DOMAIN_ID"]])
+    assert code == 0
+    (ros,) = [r for r in json.loads((tmp_path / "report.json").read_text())["rows"] if r["section"] == "ros"]
+    assert "a process per node" in ros["what"] and ros["commands"] > 0
+    assert _positive_finite(ros["p50_ms"]) and ros["p50_ms"] < 2000
+    left = subprocess.run(["pgrep", "-f", "jepa_mpc.ros_nodes.(sim_bridge|mpc_node|safety_filter_node)"],
+                          capture_output=True, text=True)
+    assert left.stdout == "", f"node processes left running: {left.stdout}"
+
+@pytest.mark.slow
 def test_skip_ros_runs_with_rclpy_blocked(tmp_path):
     out = _bench_without_rclpy("--quick", "--skip-ros", "--skip-train", "--device", "cpu", "--threads", "1",
                                "--out", str(tmp_path))
