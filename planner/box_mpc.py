@@ -25,7 +25,7 @@ from jepa_mpc.planner.box_problem import BoxPlanProblem, build_box_cost_stack
 from jepa_mpc.planner.config import CostConfig, MPCConfig
 from jepa_mpc.planner.device import resolve_device, synchronize
 from jepa_mpc.planner.goal_costs import LatentFn
-from jepa_mpc.planner.goal_state import GoalLatentState
+from jepa_mpc.planner.goal_state import GoalLatentState, valid_image
 from jepa_mpc.planner.protocols import WorldModelLike
 from jepa_mpc.planner.solver import SolverMixin
 from jepa_mpc.planner.types import PlanContext, PlanResult, PlanStatus
@@ -50,11 +50,6 @@ class BoxTickResult:
     command: BoxCommand
     report: BoxReport
     timings_s: Mapping[str, float]  # observe, encode, plan, filter, total
-
-
-def _valid_image(image: object) -> bool:
-    return (isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3
-            and image.shape[-1] == 3 and min(image.shape[:2]) >= 1)
 
 
 class BoxActionMPC(GoalLatentState, SolverMixin):
@@ -134,7 +129,7 @@ class BoxActionMPC(GoalLatentState, SolverMixin):
                 proprio = np.asarray(obs.proprio, dtype=np.float64)
             except (TypeError, ValueError, OverflowError):
                 proprio = np.full(1, np.nan)
-        if not _valid_image(obs.image) or not math.isfinite(stamp) or (
+        if not valid_image(obs.image) or not math.isfinite(stamp) or (
                 proprio is not None and not np.all(np.isfinite(proprio))):
             status = PlanStatus.INVALID_INPUT
         elif now - stamp > self.cfg.max_obs_age_s:

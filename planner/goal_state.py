@@ -5,6 +5,12 @@ import numpy as np
 import torch
 
 
+def valid_image(image: object) -> bool:
+    """An RGB frame the encoder can read: a uint8 NumPy array [H, W, 3] with H, W >= 1."""
+    return (isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3
+            and image.shape[-1] == 3 and min(image.shape[:2]) >= 1)
+
+
 class GoalLatentState:
     """reset / set_goal / encode / set_goal_image / remember over `world_model`, `device`, `z_goal`, `ee_goal` and
     the warm start (`_warm`, `_prev_action`), set up by `_init_goal_state`."""

@@ -20,7 +20,7 @@ import torch
 from jepa_mpc.planner.config import CostConfig, GuardrailConfig, MPCConfig, SafetyConfig
 from jepa_mpc.planner.device import resolve_device, synchronize
 from jepa_mpc.planner.goal_costs import LatentFn
-from jepa_mpc.planner.goal_state import GoalLatentState
+from jepa_mpc.planner.goal_state import GoalLatentState, valid_image
 from jepa_mpc.planner.kinematics import ArmKinematics
 from jepa_mpc.planner.objective import PlanProblem
 from jepa_mpc.planner.protocols import WorldModelLike
@@ -162,11 +162,7 @@ class RecedingHorizonMPC(GoalLatentState, SolverMixin):
         if (
             q0 is None
             or stamp is None
-            or not isinstance(image, np.ndarray)
-            or image.dtype != np.uint8
-            or image.ndim != 3
-            or image.shape[-1] != 3
-            or min(image.shape[:2]) < 1
+            or not valid_image(image)
         ):
             status = PlanStatus.INVALID_INPUT
         elif now - stamp > self.cfg.max_obs_age_s:

@@ -37,7 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--horizon", type=int, default=None, help=f"planned steps H; {tuned}")
     parser.add_argument("--iterations", type=int, default=None, help=f"CEM iterations; {tuned}")
     parser.add_argument("--goal-mode", default=None, choices=list(GOAL_MODES),
-                        help=f"goal energy on the last predicted latent, the mean over the horizon, or both; {tuned}")
+                        help="goal energy on the last predicted latent, the mean over the horizon, both, or the "
+                        f"closest step; {tuned}")
     parser.add_argument("--action-weight", type=float, default=None,
                         help=f"weight of the action-magnitude cost; {tuned}")
     parser.add_argument("--max-steps", type=int, default=60, help="control steps per episode")
