@@ -101,12 +101,15 @@ class PredictorConfig:
         return max(1, int(round(self.width * self.mlp_ratio)))
 
 
+PROBE_NAMES = ("ee_pos", "joint_pos", "cube_pos")
+
+
 @dataclasses.dataclass(frozen=True)
 class ProbeConfig:
     """A readout trained on frozen latents (diagnostics and pose goals; never used for safety)."""
 
     name: str = "ee_pos"
-    """Recorded array it predicts: 'ee_pos' or 'joint_pos'."""
+    """Recorded array it predicts: 'ee_pos', 'joint_pos' or 'cube_pos' (Panda datasets that record the cube)."""
     out_dim: int = 3
     """Size of the predicted vector."""
     kind: str = "mlp"
@@ -115,7 +118,7 @@ class ProbeConfig:
     """Hidden width of the MLP probe."""
 
     def __post_init__(self) -> None:
-        _require(self.name in ("ee_pos", "joint_pos"), self, "name", "'ee_pos' or 'joint_pos'")
+        _require(self.name in PROBE_NAMES, self, "name", f"one of {PROBE_NAMES}")
         _require(self.kind in ("linear", "mlp"), self, "kind", "'linear' or 'mlp'")
         _positive_int(self, "out_dim", "hidden")
 

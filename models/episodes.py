@@ -36,6 +36,9 @@ EPISODE_ARRAYS: dict[str, tuple[str, tuple]] = {
     "goal_image": ("uint8", ("H", "W", 3)),  # the goal as an image
     "goal_pos": ("float32", (3,)),  # the goal as a position (EE for reach, cube for push), m
 }
+OPTIONAL_ARRAYS: dict[str, tuple[str, tuple]] = {
+    "cube_pos": ("float32", ("T+1", 3)),  # cube centre, world frame, m (Panda scenes; labels for a cube probe)
+}
 
 
 class CorruptEpisodeError(RuntimeError):
@@ -71,7 +74,8 @@ def validate_arrays(arrays: dict[str, np.ndarray]) -> int:
         raise CorruptEpisodeError(f"image must be [T+1,H,W,3], got shape {image.shape}")
     sizes = {"T": num_steps, "T+1": num_steps + 1, "H": image.shape[1], "W": image.shape[2],
              "J": arrays["joint_pos"].shape[-1], "A": arrays["action"].shape[-1]}
-    for name, (dtype, shape) in EPISODE_ARRAYS.items():
+    present = {**EPISODE_ARRAYS, **{k: v for k, v in OPTIONAL_ARRAYS.items() if k in arrays}}
+    for name, (dtype, shape) in present.items():
         arr = arrays[name]
         want = tuple(sizes[d] if isinstance(d, str) else d for d in shape)
         if arr.dtype != np.dtype(dtype) or arr.shape != want:

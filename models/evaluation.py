@@ -18,6 +18,8 @@ from jepa_mpc.models.world_model import WorldModel
 log = logging.getLogger(__name__)
 
 PROBE_TARGETS = ("ee_pos", "joint_pos")
+OPTIONAL_PROBE_TARGETS = ("cube_pos",)
+"""Fitted only when every episode records them (Push datasets collected with the cube's position)."""
 
 
 def _evenly(n: int, limit: int) -> np.ndarray:
@@ -81,28 +83,34 @@ def rollout_errors(model: WorldModel, dataset: WindowDataset, max_windows: int =
 
 def fit_probes(model: WorldModel, train: WindowDataset, val: WindowDataset, kind: str = "mlp",
                max_frames: int = 20_000, seed: int = 0) -> tuple[dict[str, Probe], dict[str, float]]:
-    """Fit ee_pos and joint_pos probes on frozen latents of `train` frames, evaluate on `val` frames.
+    """Fit ee_pos and joint_pos probes (and cube_pos, when every episode records it) on frozen latents of `train`
+    frames, evaluate on `val` frames.
 
-    Returns the probes and a report: ee error and mean-baseline error in cm, joint mean abs error in rad.
+    Returns the probes and a report: ee (and cube) error and mean-baseline error in cm, joint mean abs error in rad.
     """
     key = model.cfg.encoder.proprio_key
-    keys = ("image", *PROBE_TARGETS) + (() if key in ("none", *PROBE_TARGETS) else (key,))
+    targets = PROBE_TARGETS + tuple(
+        n for n in OPTIONAL_PROBE_TARGETS if all(n in ep for ep in (*train.episodes, *val.episodes)))
+    keys = ("image", *targets) + (() if key in ("none", *targets) else (key,))
     report: dict[str, float] = {}
     probes: dict[str, Probe] = {}
     tr, va = frames_of(train, max_frames, keys), frames_of(val, max_frames, keys)
     z_tr = encode_in_batches(model, tr["image"], None if key == "none" else tr[key])
     z_va = encode_in_batches(model, va["image"], None if key == "none" else va[key])
-    for name in PROBE_TARGETS:
+    for name in targets:
         y_tr = torch.as_tensor(tr[name], device=z_tr.device).float()
         y_va = torch.as_tensor(va[name], device=z_va.device).float()
         probe = fit_probe(z_tr, y_tr, ProbeConfig(name=name, out_dim=y_tr.shape[1], kind=kind), seed=seed)
         errs = probe_errors(probe, z_va, y_va, baseline=y_tr.mean(0))
         probes[name] = probe
-        if name == "ee_pos":
-            report |= {"ee_err_cm": 100 * errs["err"], "ee_baseline_cm": 100 * errs["baseline_err"]}
-        else:
+        if name == "joint_pos":
             report |= {"joint_mae_rad": errs["mae"], "joint_baseline_mae_rad": errs["baseline_mae"]}
-    log.info("probes on %d held-out frames: EE %.2f cm (mean baseline %.2f cm), joints %.3f rad (baseline %.3f)",
+        else:
+            short = name.removesuffix("_pos")
+            report |= {f"{short}_err_cm": 100 * errs["err"], f"{short}_baseline_cm": 100 * errs["baseline_err"]}
+    log.info("probes on %d held-out frames: EE %.2f cm (mean baseline %.2f cm), joints %.3f rad (baseline %.3f)%s",
              len(z_va), report["ee_err_cm"], report["ee_baseline_cm"], report["joint_mae_rad"],
-             report["joint_baseline_mae_rad"])
+             report["joint_baseline_mae_rad"],
+             f", cube {report['cube_err_cm']:.2f} cm (baseline {report['cube_baseline_cm']:.2f} cm)"
+             if "cube_err_cm" in report else "")
     return probes, report

@@ -20,7 +20,7 @@ FRANKA_MAX_JOINT_ACC_RAD_S2 = (15.0, 7.5, 10.0, 12.5, 15.0, 20.0, 20.0)
 
 OPTIMIZERS = ("cem", "gradient", "hybrid")
 DEVICES = ("auto", "cpu", "cuda")
-COST_NAMES = ("goal_energy", "pose_probe", "pose_fk", "critic", "action_magnitude", "action_rate")
+COST_NAMES = ("goal_energy", "pose_probe", "pose_fk", "cube_push", "critic", "action_magnitude", "action_rate")
 GOAL_NORMS = ("l1", "l2")
 GOAL_MODES = ("terminal", "trajectory", "both", "closest")
 
@@ -250,6 +250,13 @@ class CostConfig:
     """terminal: last predicted latent; trajectory: mean over the horizon; both: their sum; closest: the minimum."""
     pose_probe_weight: float = 1.0
     pose_fk_weight: float = 1.0
+    cube_push_weight: float = 1.0
+    push_approach: float = 0.5
+    """cube_push: weight of the end effector's distance to the pushing spot, relative to the cube's to its goal."""
+    push_behind_m: float = 0.07
+    """cube_push: how far behind the cube (away from its goal) the end effector pushes from."""
+    push_height_m: float = 0.05
+    """cube_push: end-effector site height while pushing (the closed fingertips then graze the table)."""
     critic_weight: float = 1.0
     action_magnitude_weight: float = 0.01
     action_rate_weight: float = 0.01
@@ -262,6 +269,9 @@ class CostConfig:
             _choice(owner, "terms", term, COST_NAMES)
         for term in COST_NAMES:
             _non_negative(owner, f"{term}_weight", getattr(self, f"{term}_weight"))
+        for name in ("push_approach", "push_behind_m"):
+            _non_negative(owner, name, getattr(self, name))
+        _finite(owner, "push_height_m", self.push_height_m)
         _choice(owner, "goal_norm", self.goal_norm, GOAL_NORMS)
         _choice(owner, "goal_mode", self.goal_mode, GOAL_MODES)
 

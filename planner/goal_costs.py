@@ -1,4 +1,4 @@
-"""Task costs on predicted states: latent goal energy, EE pose goal (learned probe or known FK), critic.
+"""Task costs on predicted states: latent goal energy, EE pose goal (learned probe or known FK), cube push, critic.
 
 Each is a small object returning cost [K]; `mode` picks the last step, the horizon mean, both, or the closest step.
 """
@@ -10,6 +10,7 @@ from collections.abc import Callable
 import torch
 
 from jepa_mpc.planner.types import PlanContext, Rollout
+from jepa_mpc.sim.arm_control import ARM_DOF
 
 LatentFn = Callable[[torch.Tensor], torch.Tensor]
 
@@ -79,6 +80,44 @@ class PoseGoalFK:
     def __call__(self, rollout: Rollout, ctx: PlanContext) -> torch.Tensor:
         ee = rollout.points[:, 1:, self.ee_index]  # [K, H, 3] (step 0 is the current state)
         return over_time(safe_norm(ee - ctx.ee_goal), self.mode)
+
+
+FUNNEL_SLOPE = 1.0
+"""cube_push: height gained per metre away from the pushing spot (a 45-degree funnel). Slope 2, which clears the
+cube's top edge with the hand, left the learned MPC's hand hovering above the cube in the variants tried."""
+
+
+class CubePush:
+    """Push progress, in metres. The cube's distance to where the goal image shows it, both read by a learned cube
+    probe (predicted latents, goal latent), over time as `mode` says; plus, averaged over the plan (the path
+    matters, not one step), `approach` times the hand's distance to its pushing pose:
+    - the known-kinematics end effector's distance to the spot `behind_m` behind the predicted cube on the line
+      from the cube (now) to its goal, plus its height error, the height goal being `push_z_m` plus FUNNEL_SLOPE
+      times that distance (the hand comes down only near the spot, so it passes over the cube);
+    - the finger gap the plan's gripper action asks for (0 closed, `gripper_max_m` per finger open): the pushes
+      in the data are made with a closed hand, and an open one sweeps a wider path that knocks the cube aside.
+    The goal energy alone is flat until the arm touches the cube; the approach term gives the planner a slope to
+    follow from the first tick, and the spot moves with the predicted cube, so pushing on keeps it small."""
+
+    name = "cube_push"
+    requires = frozenset({"z_goal"})
+
+    def __init__(self, probe: LatentFn, ee_index: int, *, approach: float, behind_m: float, push_z_m: float,
+                 gripper_max_m: float, mode: str = "terminal") -> None:
+        self.probe, self.ee_index, self.mode = probe, ee_index, mode
+        self.approach, self.behind_m, self.push_z_m, self.gripper_max_m = approach, behind_m, push_z_m, gripper_max_m
+
+    def __call__(self, rollout: Rollout, ctx: PlanContext) -> torch.Tensor:
+        cube = _apply_latent_fn(self.probe, rollout.z)[..., :2]  # [K, H, 2] predicted cube, table plane
+        now, goal = self.probe(torch.stack([ctx.z0, ctx.z_goal]))[:, :2].unbind(0)  # [2] each
+        heading = (goal - now) / safe_norm(goal - now).clamp_min(1e-3)  # [2] unit: at the goal the hand rests behind
+        ee = rollout.points[:, 1:, self.ee_index]  # [K, H, 3] (step 0 is the current state)
+        lateral = safe_norm(ee[..., :2] - (cube - self.behind_m * heading))  # [K, H]
+        height = (ee[..., 2] - self.push_z_m - FUNNEL_SLOPE * lateral).abs()  # [K, H] off the funnel
+        pose = lateral + height  # [K, H]
+        if rollout.actions.shape[-1] > ARM_DOF:  # the finger gap of the plan's gripper action (both fingers)
+            pose = pose + (rollout.actions[..., ARM_DOF].clamp(-1.0, 1.0) + 1.0) * self.gripper_max_m
+        return over_time(safe_norm(cube - goal), self.mode) + self.approach * pose.mean(dim=1)
 
 
 class Critic:

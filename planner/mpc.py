@@ -87,6 +87,7 @@ class RecedingHorizonMPC(GoalLatentState, SolverMixin):
         *,
         probe: LatentFn | None = None,
         critic: LatentFn | None = None,
+        cube_probe: LatentFn | None = None,
         model: mujoco.MjModel | None = None,
     ) -> RecedingHorizonMPC:
         """Wire kinematics, costs, guardrails, optimiser and safety filter (one MjModel for all)."""
@@ -96,7 +97,8 @@ class RecedingHorizonMPC(GoalLatentState, SolverMixin):
         if safety.guardrails != guardrails:
             logger.warning("the safety filter's guardrails differ from the planner's; the filter's win")
         kin = ArmKinematics(model, guardrails.check_points, device=device)
-        stack = build_cost_stack(costs, guardrails, kin, cfg.arm, probe=probe, critic=critic)
+        stack = build_cost_stack(costs, guardrails, kin, cfg.arm, probe=probe, critic=critic,
+                                 cube_probe=cube_probe)
         problem = PlanProblem(world_model, stack, kin, cfg.arm, compile=cfg.compile)
         return cls(problem, cfg, SafetyFilter(safety, model))
 

@@ -16,7 +16,7 @@ import torch
 from jepa_mpc.planner.action_costs import ActionMagnitude, ActionRate
 from jepa_mpc.planner.config import COST_NAMES, CostConfig, GuardrailConfig
 from jepa_mpc.planner.costs import Constraint, Cost, CostStack
-from jepa_mpc.planner.goal_costs import Critic, GoalEnergy, LatentFn, PoseGoalFK, PoseGoalProbe
+from jepa_mpc.planner.goal_costs import Critic, CubePush, GoalEnergy, LatentFn, PoseGoalFK, PoseGoalProbe
 from jepa_mpc.planner.guardrails import (
     JointAccelerationLimit,
     JointPositionLimit,
@@ -33,11 +33,13 @@ from jepa_mpc.sim.arm_control import ArmControlConfig
 
 @dataclasses.dataclass(frozen=True)
 class CostDeps:
-    """Run-time objects some cost terms need: a learned EE probe, a critic, the EE index in FK points."""
+    """Run-time objects some cost terms need: learned EE and cube probes, a critic, the EE index in FK points."""
 
     ee_index: int
     probe: LatentFn | None = None
     critic: LatentFn | None = None
+    cube_probe: LatentFn | None = None
+    gripper_max_m: float = ArmControlConfig().gripper_max_m
 
 
 def _need(value: LatentFn | None, term: str, what: str) -> LatentFn:
@@ -52,6 +54,10 @@ COSTS: dict[str, Callable[[CostConfig, CostDeps], Cost]] = {
     "goal_energy": lambda c, d: GoalEnergy(c.goal_norm, c.goal_mode),
     "pose_probe": lambda c, d: PoseGoalProbe(_need(d.probe, "pose_probe", "probe"), c.goal_mode),
     "pose_fk": lambda c, d: PoseGoalFK(d.ee_index, c.goal_mode),
+    "cube_push": lambda c, d: CubePush(_need(d.cube_probe, "cube_push", "cube_probe"), d.ee_index,
+                                       approach=c.push_approach, behind_m=c.push_behind_m,
+                                       push_z_m=c.push_height_m, gripper_max_m=d.gripper_max_m,
+                                       mode=c.goal_mode),
     "critic": lambda c, d: Critic(_need(d.critic, "critic", "critic"), c.goal_mode),
     "action_magnitude": lambda c, d: ActionMagnitude(),
     "action_rate": lambda c, d: ActionRate(),
@@ -138,10 +144,12 @@ def build_cost_stack(
     *,
     probe: LatentFn | None = None,
     critic: LatentFn | None = None,
+    cube_probe: LatentFn | None = None,
 ) -> CostStack:
     """The configured cost terms (in cost_cfg.terms order, with their weights) plus all guardrails."""
     if tuple(kin.point_names) != tuple(p.name for p in guard_cfg.check_points):
         raise ValueError(f"kinematics points {kin.point_names} differ from the guardrail check points")
-    deps = CostDeps(ee_index=kin.index(guard_cfg.ee_point), probe=probe, critic=critic)
+    deps = CostDeps(ee_index=kin.index(guard_cfg.ee_point), probe=probe, critic=critic, cube_probe=cube_probe,
+                    gripper_max_m=arm.gripper_max_m)
     terms = [(cost_cfg.weight(name), build_cost(name, cost_cfg, deps)) for name in cost_cfg.terms]
     return CostStack(terms, build_guardrails(guard_cfg, kin, arm))

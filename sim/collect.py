@@ -21,7 +21,7 @@ from jepa_mpc.models.episodes import FORMAT, FORMAT_VERSION, complete_indices, r
 from jepa_mpc.sim.process_pool import spawn_pool
 
 log = logging.getLogger(__name__)
-TASK_OF_ENV = {"jepa_mpc/PandaReach-v0": "reach", "jepa_mpc/PandaPush-v0": "push", "jepa_mpc/DMCReacher-v0": "reacher"}
+TASK_OF_ENV = {"jepa_mpc/PandaReach-v0": "reach", "jepa_mpc/PandaPush-v1": "push", "jepa_mpc/DMCReacher-v0": "reacher"}
 _worker_envs: dict = {}  # per-process env cache: building the MuJoCo model and GL context costs ~0.2 s
 
 
@@ -53,11 +53,14 @@ def run_episode(env_id: str, image_size: int, steps: int, seed: int, policy_mix:
     obs, info = env.reset(seed=seed)
     frames = {k: [obs[k]] for k in ("image", "joint_pos", "joint_vel", "ee_pos", "ee_quat")}
     actions, success = [], [info["success"]]
+    cubes = [info["cube_pos"]] if "cube_pos" in info else None  # Panda scenes: the object state, for probes
     for _ in range(steps):
         action = policy(env, obs)
         obs, _, _, _, info = env.step(action)
         actions.append(action)
         success.append(info["success"])
+        if cubes is not None:
+            cubes.append(info["cube_pos"])
         for k in frames:
             frames[k].append(obs[k])
     arrays = {k: np.stack(v) for k, v in frames.items()}
@@ -68,6 +71,8 @@ def run_episode(env_id: str, image_size: int, steps: int, seed: int, policy_mix:
         goal_image=env.goal_image.astype(np.uint8),
         goal_pos=env.goal_pos.astype(np.float32),
     )
+    if cubes is not None:
+        arrays["cube_pos"] = np.stack(cubes).astype(np.float32)
     return arrays, policy_name
 
 
@@ -115,8 +120,8 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.episodes < 1:
         raise SystemExit("--episodes must be >= 1")
-    if args.policy == "push" and args.env != "jepa_mpc/PandaPush-v0":
-        raise SystemExit("--policy push needs --env jepa_mpc/PandaPush-v0")
+    if args.policy == "push" and args.env != "jepa_mpc/PandaPush-v1":
+        raise SystemExit("--policy push needs --env jepa_mpc/PandaPush-v1")
     steps = args.steps or MAX_EPISODE_STEPS[args.env]
     out: pathlib.Path = args.out
     (out / "episodes").mkdir(parents=True, exist_ok=True)

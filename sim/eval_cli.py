@@ -12,8 +12,9 @@ import numpy as np
 
 from jepa_mpc.models.shipped import SHIPPED_IMAGE_GOAL_PLANNING as TUNED
 from jepa_mpc.planner.config import GOAL_MODES
-from jepa_mpc.sim.evaluate import POLICIES, EvalSettings, evaluate
+from jepa_mpc.sim.evaluate import IMAGE_COSTS, POLICIES, EvalSettings, evaluate
 from jepa_mpc.sim.reacher_policies import is_reacher
+from jepa_mpc.sim.registration import MAX_EPISODE_STEPS
 
 log = logging.getLogger(__name__)
 OPTIMIZER_OF = {"cem": "cem", "gd": "gradient", "gradient": "gradient", "hybrid": "hybrid"}
@@ -41,7 +42,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         f"closest step; {tuned}")
     parser.add_argument("--action-weight", type=float, default=None,
                         help=f"weight of the action-magnitude cost; {tuned}")
-    parser.add_argument("--max-steps", type=int, default=60, help="control steps per episode")
+    parser.add_argument("--image-cost", default=None, choices=list(IMAGE_COSTS),
+                        help="image goals: latent goal energy, or cube_push (the cube's distance to its goal read "
+                        f"by the model's cube probe, plus the pull to the pushing spot); {tuned}")
+    parser.add_argument("--max-steps", type=int, default=None,
+                        help="control steps per episode (default: the env's time limit)")
     parser.add_argument("--workers", type=int, default=2, help="processes")
     parser.add_argument("--device", default="cpu", help="auto | cpu | cuda")
     parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path("runs/eval"), help="output folder")
@@ -57,15 +62,19 @@ class PlanningDefaults:
     iterations: int = 3
     goal_mode: str = TUNED.goal_mode
     action_weight: float = TUNED.action_weight
+    image_cost: str = "goal_energy"
 
 
 def planning_defaults(env_id: str, goal: str) -> PlanningDefaults:
     """The settings tuned per task and goal kind (README, "Evaluation"): Panda image goals use the shipped model's
-    (models/shipped.py, also the mpc node's), pose goals the mpc node's pose-goal costs, the Reacher its own."""
+    (models/shipped.py, also the mpc node's), Push image goals the cube-push cost, pose goals the mpc node's
+    pose-goal costs, the Reacher its own."""
     if is_reacher(env_id):
         return PlanningDefaults(samples=300, iterations=5, goal_mode="both", action_weight=0.05)
     if goal == "pose":
         return PlanningDefaults(goal_mode="terminal", action_weight=0.01)
+    if "Push" in env_id:  # the goal energy is flat until contact: the cube-push cost (README, "Push")
+        return PlanningDefaults(image_cost="cube_push", action_weight=0.05)
     return PlanningDefaults()
 
 
@@ -140,10 +149,13 @@ def run(args: argparse.Namespace) -> int:
                         sim_num_samples=args.sim_samples, horizon=given(args.horizon, tuned.horizon),
                         iterations=given(args.iterations, tuned.iterations),
                         goal_mode=given(args.goal_mode, tuned.goal_mode),
-                        action_weight=given(args.action_weight, tuned.action_weight), max_steps=args.max_steps,
+                        action_weight=given(args.action_weight, tuned.action_weight),
+                        image_cost=given(args.image_cost, tuned.image_cost),
+                        max_steps=given(args.max_steps, MAX_EPISODE_STEPS.get(args.env, 60)),
                         seed=args.seed, device=args.device)
-    log.info("planner: %s K=%d H=%d, %d iterations, goal energy %s, action weight %g", base.optimizer,
-             base.num_samples, base.horizon, base.iterations, base.goal_mode, base.action_weight)
+    log.info("planner: %s K=%d (sim-mpc K=%d) H=%d, %d iterations, %s %s, action weight %g; %d steps per episode",
+             base.optimizer, base.num_samples, base.sim_num_samples, base.horizon, base.iterations,
+             base.image_cost if args.goal == "image" else "pose", base.goal_mode, base.action_weight, base.max_steps)
     rows, curves, episodes = {}, {}, {}
     tolerance = math.nan
     for policy in policies:

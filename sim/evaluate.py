@@ -7,15 +7,20 @@ command is what the safety filter returned; the end effector is also checked in 
 simulator itself against the workspace and keep-out guardrails (violations must be 0).
 
 Policies:
-- mpc: the learned world model with the chosen optimiser, goal as an image (goal energy) or a pose (known FK).
+- mpc: the learned world model with the chosen optimiser, goal as an image (goal energy, or on Push the cube-push
+  cost read by the model's cube probe) or a pose (known FK).
 - random: uniform random actions (lower bound).
 - oracle: scripted solve with privileged simulator state (DLS IK to the goal; scripted push for Push).
 - fk-mpc: the same MPC with a pose goal through the true kinematics instead of the learned latent (upper bound on
   Reach; it needs no learned model).
 - sim-mpc: the same MPC (CEM, costs, guardrails, safety filter) whose world model is the MuJoCo simulator itself
-  (sim/simulator_model.py): the upper bound of planning with a perfect model. Its state is read from the env
+  (sim/simulator_model.py): the upper bound of planning with a perfect model (on Push with the same cube-push cost,
+  reading the cube from the true state). Its state is read from the env
   (privileged) before each plan; it plans with CEM whatever `optimizer` says (the simulator is not differentiable),
   with `sim_num_samples` samples (physics rollouts are the cost: K x H x 50 mj_steps per CEM iteration).
+
+MPC commands are executed as the safety filter returned them: joint targets, and on Push also the gripper (the
+planner plans the 8th action entry; the pushes in the data close the gripper). On Reach the gripper is held open.
 
 On `jepa_mpc/DMCReacher-v0` (sim/reacher_policies.py) mpc plans torques with the arm-less BoxActionMPC, the oracle
 is a PD controller to the target's IK configuration, and a violation is an executed action outside the action box
@@ -31,12 +36,14 @@ import time
 import numpy as np
 
 from jepa_mpc.models.shipped import SHIPPED_IMAGE_GOAL_PLANNING as TUNED
+from jepa_mpc.sim.arm_control import ARM_DOF, gripper_opening
 from jepa_mpc.sim.collect import episode_seed
 from jepa_mpc.sim.exploration import PushPolicy
 from jepa_mpc.sim.reacher_policies import ReacherMPC, action_violates, is_reacher, oracle_action
 
 log = logging.getLogger(__name__)
 POLICIES = ("mpc", "random", "oracle", "fk-mpc", "sim-mpc")
+IMAGE_COSTS = ("goal_energy", "cube_push")
 MPC_POLICIES = ("mpc", "fk-mpc", "sim-mpc")
 
 
@@ -57,7 +64,10 @@ class EvalSettings:
     horizon: int = TUNED.horizon
     iterations: int = 3
     goal_mode: str = TUNED.goal_mode
-    """Latent goal energy on the last predicted step (terminal), averaged over the horizon (trajectory), or both."""
+    """Goal cost on the last predicted step (terminal), averaged over the horizon (trajectory), both, or the
+    closest step."""
+    image_cost: str = "goal_energy"
+    """Image goals: the latent goal energy, or `cube_push` (Push; needs a checkpoint with a cube_pos probe)."""
     action_weight: float = TUNED.action_weight
     """Weight of the action-magnitude cost (higher: prefers staying still once the goal energy is flat)."""
     max_steps: int = 60
@@ -70,6 +80,8 @@ class EvalSettings:
             raise ValueError(f"policy must be one of {POLICIES}, got {self.policy!r}")
         if self.goal not in ("image", "pose"):
             raise ValueError(f"goal must be 'image' or 'pose', got {self.goal!r}")
+        if self.image_cost not in IMAGE_COSTS:
+            raise ValueError(f"image_cost must be one of {IMAGE_COSTS}, got {self.image_cost!r}")
         if self.max_steps < 1:
             raise ValueError(f"max_steps must be >= 1, got {self.max_steps}")
         if self.sim_num_samples < 3:
@@ -98,6 +110,7 @@ class _Controller:
     def __init__(self, s: EvalSettings, env=None) -> None:
         self.s = s
         self.rng = np.random.default_rng(s.seed)
+        self.gripper = 1.0  # last executed gripper action in [-1, 1]; Push executes the planned one
         self.mpc = None
         self.sim_model = None
         self.reacher = None
@@ -111,8 +124,9 @@ class _Controller:
 
             if env is None:
                 raise ValueError("sim-mpc needs the env: its world model is that env's simulator")
-            # Eval sends MPC commands through env.step_to_targets, which keeps the gripper open: simulate that.
-            self.sim_model = SimulatorWorldModel(env, SimModelConfig(fixed_gripper_m=GRIPPER_OPEN))
+            # Reach holds the gripper open whatever the plan says; Push executes the planned gripper: simulate that.
+            fixed = None if _executes_gripper(env) else GRIPPER_OPEN
+            self.sim_model = SimulatorWorldModel(env, SimModelConfig(fixed_gripper_m=fixed))
         if s.policy in MPC_POLICIES and self.reacher is None:
             self.mpc = self._build_mpc(s, self.sim_model)
         # A checkpoint whose encoder also reads joint positions gets them for the observation and the goal.
@@ -138,7 +152,8 @@ class _Controller:
                         cem=CEMConfig(num_samples=samples, iterations=s.iterations,
                                       num_elites=max(1, min(32, samples // 8))), max_obs_age_s=1e9)
         pose = s.policy == "fk-mpc" or (s.goal == "pose" and not sim)  # sim-mpc: a goal latent either way
-        costs = CostConfig(terms=("pose_fk" if pose else "goal_energy", "action_magnitude", "action_rate"),
+        goal_term = "pose_fk" if pose else s.image_cost
+        costs = CostConfig(terms=(goal_term, "action_magnitude", "action_rate"),
                            goal_mode=s.goal_mode, action_magnitude_weight=s.action_weight)
         if sim:
             world_model = sim_model
@@ -151,9 +166,11 @@ class _Controller:
             from jepa_mpc.models.world_model import WorldModel
 
             world_model = WorldModel.from_checkpoint(resolve_checkpoint(s.checkpoint), device=s.device).eval()
-        return RecedingHorizonMPC.build(world_model, cfg, costs)
+        cube_probe = _cube_probe(world_model) if goal_term == "cube_push" else None
+        return RecedingHorizonMPC.build(world_model, cfg, costs, cube_probe=cube_probe)
 
     def reset(self, env, info) -> None:
+        self.gripper = 1.0  # last executed gripper action in [-1, 1] (open at reset)
         if self.reacher is not None:
             self.reacher.reset(env, info)
         if self.mpc is not None:
@@ -189,10 +206,29 @@ class _Controller:
         if self.sim_model is not None:
             self.sim_model.set_state(env.data)  # privileged: the true state the next encode returns
         tick = self.mpc.step(Observation(image=obs["image"], q=env.arm_qpos, stamp_s=float(t), proprio=proprio,
-                                         q_target=env.joint_targets), now_s=float(t))
+                                         q_target=env.joint_targets, gripper=self.gripper), now_s=float(t))
+        if _executes_gripper(env) and tick.command.gripper is not None:
+            self.gripper = float(tick.command.gripper)
         targets = tick.command.joint_targets
         target = targets[0] if targets.shape[0] else env.joint_targets
         return target, None, tick.timings_s["total"] * 1e3, not tick.report.ok
+
+
+def _executes_gripper(env) -> bool:
+    """Push executes the planned gripper command; Reach holds the gripper open (as its results were measured)."""
+    return getattr(getattr(env, "task", None), "name", "") == "push"
+
+
+def _cube_probe(world_model):
+    """The cube-position readout of a world model (a learned probe, or the simulator's true state)."""
+    import functools
+
+    if hasattr(world_model, "cube_position"):  # the simulator as model
+        return world_model.cube_position
+    if "cube_pos" not in getattr(world_model, "probes", {}):
+        raise ValueError("the cube_push cost needs a checkpoint with a cube_pos probe: train on a Push dataset "
+                         "collected with cube positions (jepa-mpc collect records them)")
+    return functools.partial(world_model.probe, "cube_pos")
 
 
 def _violates(env, guardrails) -> bool:
@@ -228,7 +264,8 @@ def run_episodes(settings: EvalSettings, indices: list[int]) -> list[EpisodeResu
             for t in range(settings.max_steps):
                 target, action, ms, intervened = controller.act(env, obs, t)
                 if target is not None:
-                    obs, _, _, _, info = env.step_to_targets(target)
+                    finger_m = gripper_opening(np.r_[np.zeros(ARM_DOF), controller.gripper], env.control)
+                    obs, _, _, _, info = env.step_to_targets(target, finger_m)
                 else:
                     obs, _, _, _, info = env.step(np.asarray(action, dtype=np.float32))
                 distances.append(info["distance"])

@@ -5,12 +5,12 @@ import gymnasium
 
 ENV_IDS = {
     "jepa_mpc/PandaReach-v0": "jepa_mpc.sim.panda_env:PandaReachEnv",
-    "jepa_mpc/PandaPush-v0": "jepa_mpc.sim.panda_env:PandaPushEnv",
+    "jepa_mpc/PandaPush-v1": "jepa_mpc.sim.panda_env:PandaPushEnv",
     "jepa_mpc/DMCReacher-v0": "jepa_mpc.sim.dmc_reacher:DMCReacherEnv",
 }
 MAX_EPISODE_STEPS = {
     "jepa_mpc/PandaReach-v0": 60,
-    "jepa_mpc/PandaPush-v0": 100,
+    "jepa_mpc/PandaPush-v1": 100,
     "jepa_mpc/DMCReacher-v0": 100,
 }
 

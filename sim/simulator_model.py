@@ -103,6 +103,10 @@ class SimulatorWorldModel:
         cube = qpos[..., self._cube_qadr : self._cube_qadr + 3]
         return np.concatenate([ee, cube, qpos, qvel, ctrl], axis=-1) * self._scale
 
+    def cube_position(self, z: torch.Tensor) -> torch.Tensor:
+        """The cube's centre [N, 3] read from latents [N, D] (the cube-push cost's probe, exact here)."""
+        return z[:, 3:6] / float(self._scale[3])
+
     def _unpack(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Scaled latent [B, D] -> (qpos [B, nq], qvel [B, nv], ctrl [B, nu]), unscaled."""
         phys = z[:, 6:] / self._scale[6:]

@@ -40,6 +40,25 @@ def test_probes_beat_mean_baseline_on_held_out_data(trained_run):
     assert err_cm < 0.35 * baseline_cm
 
 
+def test_a_cube_probe_is_fitted_only_when_every_episode_records_the_cube(trained_run, blob_dataset):
+    """Push datasets record the cube: fit_probes then also reads it (here the blob stands in for the cube)."""
+    from types import SimpleNamespace
+
+    from jepa_mpc.models.data import WindowDataset
+    from jepa_mpc.models.evaluation import fit_probes
+
+    out, _ = trained_run
+    wm = WorldModel.from_checkpoint(out, device="cpu")
+    episodes = WindowDataset(blob_dataset).episodes
+    with_cube = [{**ep, "cube_pos": ep["ee_pos"] - np.float32([0.0, 0.0, 0.25])} for ep in episodes]
+    train, val = SimpleNamespace(episodes=with_cube[:12]), SimpleNamespace(episodes=with_cube[12:])
+    probes, report = fit_probes(wm, train, val, kind="linear")
+    assert set(probes) == {"ee_pos", "joint_pos", "cube_pos"} and probes["cube_pos"].cfg.out_dim == 3
+    assert report["cube_err_cm"] < 0.35 * report["cube_baseline_cm"], report
+    probes, report = fit_probes(wm, train, SimpleNamespace(episodes=episodes[12:]), kind="linear")  # one lacks it
+    assert "cube_pos" not in probes and "cube_err_cm" not in report
+
+
 def test_run_folder_has_model_metrics_and_tensorboard_scalars(trained_run):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 

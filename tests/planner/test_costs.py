@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -10,7 +11,7 @@ import torch
 from jepa_mpc.planner.action_costs import ActionMagnitude, ActionRate
 from jepa_mpc.planner.config import CostConfig, GuardrailConfig
 from jepa_mpc.planner.costs import CostStack
-from jepa_mpc.planner.goal_costs import Critic, GoalEnergy, PoseGoalFK, PoseGoalProbe
+from jepa_mpc.planner.goal_costs import Critic, CubePush, GoalEnergy, PoseGoalFK, PoseGoalProbe
 from jepa_mpc.planner.registry import COSTS, CostDeps, build_cost, build_cost_stack
 from jepa_mpc.planner.types import BIG_COST, PlanContext, Rollout
 
@@ -81,6 +82,57 @@ def test_pose_goal_through_fk_reads_the_ee_point():
     assert cost.tolist() == pytest.approx([0.25])  # step 0 (current state) ignored; mean(0, 0.5)
 
 
+def test_cube_push_scores_cube_progress_and_the_pushing_spot():
+    # The probe reads the cube's table position straight off z. Cube now (0, 0), goal (0.1, 0): heading +x, so
+    # the pushing spot is 7 cm behind the predicted cube, at 5 cm height.
+    push = CubePush(lambda z: z, ee_index=0, approach=0.5, behind_m=0.07, push_z_m=0.05, gripper_max_m=0.0,
+                    mode="terminal")
+    points = torch.zeros(2, 2, 1, 3)
+    points[0, 1, 0] = torch.tensor([-0.02, 0.0, 0.05])  # sample 0: cube pushed to (0.05, 0), EE on its spot
+    points[1, 1, 0] = torch.tensor([-0.07, 0.0, 0.15])  # sample 1: cube still, EE 10 cm above its spot
+    ctx = dataclasses.replace(_ctx(z_goal=[0.1, 0.0]), z0=torch.zeros(2))
+    cost = push(_rollout([[[0.05, 0.0]], [[0.0, 0.0]]], points=points), ctx)
+    assert cost.tolist() == pytest.approx([0.05, 0.1 + 0.5 * 0.1], abs=1e-6)
+
+
+def test_cube_push_funnel_keeps_the_hand_high_until_behind_the_cube():
+    # Cube 1 cm short of its goal (heading +x, spot 7 cm behind the cube, at x = 0.02). The height goal is the push
+    # height plus the distance to the spot: 3 cm short of it, the hand should be 3 cm above push height.
+    push = CubePush(lambda z: z, ee_index=0, approach=1.0, behind_m=0.07, push_z_m=0.05, gripper_max_m=0.0,
+                    mode="terminal")
+    points = torch.zeros(2, 2, 1, 3)
+    points[0, 1, 0] = torch.tensor([0.02 - 0.03, 0.0, 0.08])  # 3 cm short of the spot, 3 cm up: on the funnel
+    points[1, 1, 0] = torch.tensor([0.02 - 0.03, 0.0, 0.05])  # 3 cm short of the spot, at push height: 3 cm low
+    ctx = dataclasses.replace(_ctx(z_goal=[0.1, 0.0]), z0=torch.tensor([0.09, 0.0]))
+    cost = push(_rollout([[[0.09, 0.0]], [[0.09, 0.0]]], points=points), ctx)
+    assert cost.tolist() == pytest.approx([0.01 + 0.03, 0.01 + 0.03 + 0.03], abs=1e-6)
+
+
+def test_cube_push_spot_moves_with_the_predicted_cube():
+    # Over two steps the model pushes the cube 2 then 4 cm towards the goal; a hand that stays on the spot behind
+    # it pays no approach cost, one that stays where the spot was at the start pays 2 and 4 cm (mean 3).
+    push = CubePush(lambda z: z, ee_index=0, approach=1.0, behind_m=0.07, push_z_m=0.0, gripper_max_m=0.0,
+                    mode="terminal")
+    points = torch.zeros(2, 3, 1, 3)
+    points[0, 1:, 0] = torch.tensor([[-0.05, 0.0, 0.0], [-0.03, 0.0, 0.0]])
+    points[1, 1:, 0] = torch.tensor([[-0.07, 0.0, 0.02], [-0.07, 0.0, 0.04]])  # on the funnel, but left behind
+    ctx = dataclasses.replace(_ctx(z_goal=[0.1, 0.0]), z0=torch.zeros(2))
+    cost = push(_rollout([[[0.02, 0.0], [0.04, 0.0]]] * 2, points=points), ctx)
+    assert cost.tolist() == pytest.approx([0.06, 0.06 + 0.03], abs=1e-6)
+
+
+def test_cube_push_prefers_a_closed_hand():
+    # Same rollout, gripper action -1 (closed), 0 (half open) or +1 (open): finger gap 0, 4 or 8 cm, times approach.
+    push = CubePush(lambda z: z, ee_index=0, approach=0.5, behind_m=0.07, push_z_m=0.0, gripper_max_m=0.04)
+    actions = torch.zeros(3, 1, 8)
+    actions[:, 0, 7] = torch.tensor([-1.0, 0.0, 1.0])
+    points = torch.zeros(3, 2, 1, 3)
+    points[:, 1, 0] = torch.tensor([-0.07, 0.0, 0.0])  # every sample's hand on its spot
+    rollout = dataclasses.replace(_rollout([[[0.0, 0.0]]] * 3, points=points), actions=actions)
+    cost = push(rollout, dataclasses.replace(_ctx(z_goal=[0.1, 0.0]), z0=torch.zeros(2)))
+    assert cost.tolist() == pytest.approx([0.1, 0.1 + 0.5 * 0.04, 0.1 + 0.5 * 0.08], abs=1e-6)
+
+
 def test_critic_accepts_n_or_n_by_1():
     critic = Critic(lambda z: z.sum(-1, keepdim=True), "trajectory")
     assert critic(_rollout(Z), _ctx()).tolist() == pytest.approx([2.0, 2.0])  # mean(0, 4) / mean(2, 2)
@@ -117,6 +169,8 @@ def test_registry_fails_loudly(mj_model):
         build_cost("nope", CostConfig(), CostDeps(ee_index=0))
     with pytest.raises(ValueError, match="probe"):
         build_cost("pose_probe", CostConfig(), CostDeps(ee_index=0))
+    with pytest.raises(ValueError, match="cube_probe"):
+        build_cost("cube_push", CostConfig(), CostDeps(ee_index=0))
     assert set(COSTS) >= {
         "goal_energy",
         "pose_probe",

@@ -48,7 +48,8 @@ def rollout_and_ctx(mj_model):
 @pytest.mark.parametrize("name", sorted(COSTS))
 def test_every_cost_term(rollout_and_ctx, name):
     kin, rollout, ctx, actions = rollout_and_ctx
-    deps = CostDeps(ee_index=kin.index("ee"), probe=lambda z: z[:, :3], critic=lambda z: (z**2).sum(-1))
+    deps = CostDeps(ee_index=kin.index("ee"), probe=lambda z: z[:, :3], critic=lambda z: (z**2).sum(-1),
+                    cube_probe=lambda z: z[:, 3:6])
     cost = build_cost(name, CostConfig(), deps)
     assert cost.name == name and cost.requires <= ctx.goals()
     out = cost(rollout, ctx)

@@ -37,6 +37,19 @@ def test_collect_writes_complete_verified_episodes(tiny_reach_dataset):
     assert read_info(tiny_reach_dataset, 1).num_steps == 8
 
 
+def test_panda_episodes_record_the_cube_and_a_wrong_cube_array_is_refused(tiny_reach_dataset, tmp_path):
+    from jepa_mpc.models.episodes import write_episode
+
+    ep = load_episode(tiny_reach_dataset, 0)
+    assert ep["cube_pos"].shape == (9, 3) and ep["cube_pos"].dtype == np.float32
+    assert 0.4 < ep["cube_pos"][0, 0] < 0.7 and abs(ep["cube_pos"][0, 2] - 0.025) < 1e-3  # on the table
+    with pytest.raises(CorruptEpisodeError, match="cube_pos"):
+        write_episode(tmp_path, 0, {**ep, "cube_pos": ep["cube_pos"][:-1]}, seed=0, policy="random")
+    without = {k: v for k, v in ep.items() if k != "cube_pos"}  # older datasets have no cube: still valid
+    write_episode(tmp_path, 0, without, seed=0, policy="random")
+    assert "cube_pos" not in load_episode(tmp_path, 0)
+
+
 def test_flipped_byte_is_rejected_with_clear_error(tiny_reach_dataset, tmp_path):
     root = tmp_path / "copy"
     shutil.copytree(tiny_reach_dataset, root)

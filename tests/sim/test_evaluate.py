@@ -120,5 +120,72 @@ def test_eval_cli_defaults_to_the_tuned_planner_per_task_and_goal(tmp_path):
     assert (pose["goal_mode"], pose["action_weight"]) == ("terminal", 0.01)
     reacher = settings("--env", "jepa_mpc/DMCReacher-v0")
     assert (reacher["num_samples"], reacher["iterations"], reacher["action_weight"]) == (300, 5, 0.05)
+    push = settings("--env", "jepa_mpc/PandaPush-v1")
+    assert (push["image_cost"], push["action_weight"], push["max_steps"]) == ("cube_push", 0.05, 1)
+    assert image["image_cost"] == "goal_energy"
+    out = tmp_path / "limit"  # no --max-steps: the env's time limit
+    assert main(["eval", "--policies", "random", "--episodes", "1", "--workers", "1", "--out", str(out)]) == 0
+    assert json.loads((out / "eval.json").read_text())["settings"]["max_steps"] == 60
     flagged = settings("--horizon", "7", "--action-weight", "0.5")  # flags win over the tuned values
     assert (flagged["horizon"], flagged["action_weight"], flagged["goal_mode"]) == (7, 0.5, TUNED.goal_mode)
+
+
+def _cube_probe_checkpoint(path, with_cube: bool):
+    import torch
+
+    from jepa_mpc.models.checkpoint import save_checkpoint
+    from jepa_mpc.models.config import EncoderConfig, ProbeConfig, WorldModelConfig
+    from jepa_mpc.models.probes import Probe
+    from jepa_mpc.models.world_model import WorldModel
+
+    torch.manual_seed(0)
+    model = WorldModel(WorldModelConfig(latent_dim=8, encoder=EncoderConfig(widths=(8, 16), proprio_dim=9,
+                                                                            proprio_key="joint_pos")))
+    if with_cube:
+        model = model.with_probes({"cube_pos": Probe(ProbeConfig(name="cube_pos", out_dim=3), 8)})
+    save_checkpoint(path, model)
+    return str(path)
+
+
+def test_cube_push_needs_a_checkpoint_with_a_cube_probe(tmp_path):
+    settings = EvalSettings(env_id="jepa_mpc/PandaPush-v1", policy="mpc", image_cost="cube_push", num_samples=16,
+                            horizon=2, iterations=1, max_steps=1,
+                            checkpoint=_cube_probe_checkpoint(tmp_path / "plain", with_cube=False))
+    with pytest.raises(ValueError, match="cube_pos probe"):
+        run_episodes(settings, [0])
+    with pytest.raises(ValueError, match="image_cost"):
+        EvalSettings(image_cost="telepathy")
+
+
+@pytest.mark.parametrize("env_id", ["jepa_mpc/PandaPush-v1", "jepa_mpc/PandaReach-v0"])
+def test_push_executes_the_planned_gripper_and_reach_holds_it_open(tmp_path, monkeypatch, env_id):
+    """Push runs the gripper command the safety filter returned (the planner plans it); Reach keeps it open."""
+    from jepa_mpc.planner.mpc import RecedingHorizonMPC
+    from jepa_mpc.sim.arm_control import ArmControlConfig
+    from jepa_mpc.sim.panda_env import PandaArmEnv
+    from jepa_mpc.sim.panda_scene import GRIPPER_OPEN
+
+    commanded, executed = [], []
+    real_step, real_to_targets = RecedingHorizonMPC.step, PandaArmEnv.step_to_targets
+
+    def step(self, obs, now_s=None):
+        tick = real_step(self, obs, now_s)
+        commanded.append(tick.command.gripper)
+        return tick
+
+    def to_targets(self, arm_targets, gripper_m=GRIPPER_OPEN):
+        executed.append(gripper_m)
+        return real_to_targets(self, arm_targets, gripper_m)
+
+    monkeypatch.setattr(RecedingHorizonMPC, "step", step)
+    monkeypatch.setattr(PandaArmEnv, "step_to_targets", to_targets)
+    push = "Push" in env_id
+    run_episodes(EvalSettings(env_id=env_id, policy="mpc", image_cost="cube_push" if push else "goal_energy",
+                              num_samples=16, horizon=2, iterations=1, max_steps=4,
+                              checkpoint=_cube_probe_checkpoint(tmp_path / "cube", with_cube=True)), [0])
+    assert len(executed) == len(commanded) == 4
+    if push:
+        want = [0.5 * (g + 1.0) * ArmControlConfig().gripper_max_m for g in commanded]
+        assert executed == pytest.approx(want) and min(executed) < GRIPPER_OPEN
+    else:
+        assert executed == [GRIPPER_OPEN] * 4

@@ -19,7 +19,7 @@ NO_IMAGE = torch.zeros(1, 8, 8, 3, dtype=torch.uint8)
 
 @pytest.fixture(scope="module")
 def push_env():
-    env = gymnasium.make("jepa_mpc/PandaPush-v0").unwrapped
+    env = gymnasium.make("jepa_mpc/PandaPush-v1").unwrapped
     yield env
     env.close()
 
@@ -48,6 +48,13 @@ def test_is_a_world_model_and_encode_needs_a_fresh_state(push_env):
         model.encode(NO_IMAGE)
     with pytest.raises(ValueError, match="Panda Reach and Push"):
         SimulatorWorldModel(object())
+
+
+def test_cube_position_reads_the_true_cube_from_a_latent(push_env):
+    push_env.reset(seed=5)
+    model = SimulatorWorldModel(push_env)
+    cube = model.cube_position(_encode(model, push_env.data))
+    np.testing.assert_allclose(cube[0].numpy(), push_env.cube_pos, atol=1e-5)
 
 
 def test_rollout_matches_stepping_the_env(push_env):
@@ -95,7 +102,7 @@ def _energy(z: torch.Tensor, z_goal: torch.Tensor) -> float:
 
 @pytest.mark.parametrize("task", ["reach", "push"])
 def test_goal_energy_is_zero_at_the_goal_and_a_task_space_distance(task):
-    env = gymnasium.make(f"jepa_mpc/Panda{task.capitalize()}-v0").unwrapped
+    env = gymnasium.make("jepa_mpc/PandaReach-v0" if task == "reach" else "jepa_mpc/PandaPush-v1").unwrapped
     env.reset(seed=2)
     model = SimulatorWorldModel(env)
     z_goal = model.goal_latent(env)
@@ -134,7 +141,7 @@ def test_sim_mpc_reach_episode_closes_in_on_the_goal():
 
 @pytest.mark.parametrize("task", ["reach", "push"])
 def test_pose_goal_latent_puts_the_goal_position_in_the_task_block(task):
-    env = gymnasium.make(f"jepa_mpc/Panda{task.capitalize()}-v0").unwrapped
+    env = gymnasium.make("jepa_mpc/PandaReach-v0" if task == "reach" else "jepa_mpc/PandaPush-v1").unwrapped
     env.reset(seed=4)
     model = SimulatorWorldModel(env)
     z = model.goal_latent(env, pose_only=True)

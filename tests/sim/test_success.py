@@ -41,7 +41,7 @@ def test_scripted_push_moves_cube_to_goal_and_leaves_it_there(seed):
     """The oracle and the exploration data rely on it: the fingers reach the cube's height (they once stopped above
     the table and never touched the cube) and the push stops at the goal instead of pushing through."""
     push = PushPolicy(np.random.default_rng(0), noise=0.0)
-    start, trace, tol = _solve("jepa_mpc/PandaPush-v0", push, seed, 100)
+    start, trace, tol = _solve("jepa_mpc/PandaPush-v1", push, seed, 100)
     assert not start
     assert trace[-1][0], f"final distance {trace[-1][1]:.3f} m (closest {min(d for _, d, _ in trace):.3f} m)"
 
