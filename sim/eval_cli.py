@@ -12,6 +12,7 @@ import numpy as np
 
 from jepa_mpc.models.shipped import SHIPPED_IMAGE_GOAL_PLANNING as TUNED
 from jepa_mpc.planner.config import GOAL_MODES
+from jepa_mpc.sim.collect import TASK_OF_ENV
 from jepa_mpc.sim.evaluate import IMAGE_COSTS, POLICIES, EvalSettings, evaluate
 from jepa_mpc.sim.reacher_policies import is_reacher
 from jepa_mpc.sim.registration import MAX_EPISODE_STEPS
@@ -73,7 +74,7 @@ def planning_defaults(env_id: str, goal: str) -> PlanningDefaults:
         return PlanningDefaults(samples=300, iterations=5, goal_mode="both", action_weight=0.05)
     if goal == "pose":
         return PlanningDefaults(goal_mode="terminal", action_weight=0.01)
-    if "Push" in env_id:  # the goal energy is flat until contact: the cube-push cost (README, "Push")
+    if TASK_OF_ENV.get(env_id) == "push":  # the goal energy is flat until contact: the cube-push cost (README, "Push")
         return PlanningDefaults(image_cost="cube_push", action_weight=0.05)
     return PlanningDefaults()
 

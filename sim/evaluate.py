@@ -191,7 +191,7 @@ class _Controller:
         if self.s.policy == "oracle":
             if is_reacher(self.s.env_id):
                 return None, oracle_action(env), 0.0, False
-            if getattr(env.task, "name", "") == "push":
+            if _executes_gripper(env):  # the Push task: the scripted pusher
                 return None, PushPolicy(self.rng, noise=0.0)(env, obs), 0.0, False
             action = np.zeros(env.action_space.shape[0])
             arm = env.reach_action(env.goal_pos)
@@ -215,7 +215,8 @@ class _Controller:
 
 
 def _executes_gripper(env) -> bool:
-    """Push executes the planned gripper command; Reach holds the gripper open (as its results were measured)."""
+    """True on the Push task, which executes the planned gripper command (and whose oracle is the scripted pusher);
+    Reach holds the gripper open, as its results were measured."""
     return getattr(getattr(env, "task", None), "name", "") == "push"
 
 
