@@ -195,6 +195,13 @@ class TrainConfig:
     """Weight of the information penalty on the predictor's latent variable (when z_dim > 0)."""
     z_penalty: str = "kl"
     """Information penalty of the latent variable: 'kl' (to N(0, I)) or 'l2'."""
+    aux_state: tuple[str, ...] = ()
+    """Recorded arrays (of PROBE_NAMES) that a training-only head must read from every latent, encoded and predicted.
+    Privileged labels, used in training only. With ('cube_pos', 'ee_pos') the latent must locate the hand and the
+    cube to within a centimetre or so and the predictor must carry both through its rollouts, which contact
+    needs and which the prediction loss alone under-weights (the cube is a few pixels)."""
+    aux_state_weight: float = 1.0
+    """Weight of that head's error (mean squared, each array in units of its own RMS per-dimension std)."""
     val_fraction: float = 0.1
     """Share of episodes held out for validation and probe evaluation."""
     eval_horizon: int = 10
@@ -224,13 +231,17 @@ class TrainConfig:
         _require(self.objective in ("vicreg", "ema"), self, "objective", "'vicreg' or 'ema'")
         _require(self.z_penalty in ("kl", "l2"), self, "z_penalty", "'kl' or 'l2'")
         _require(self.probe_kind in ("linear", "mlp"), self, "probe_kind", "'linear' or 'mlp'")
+        _require(isinstance(self.aux_state, tuple) and set(self.aux_state) <= set(PROBE_NAMES)
+                 and len(set(self.aux_state)) == len(self.aux_state), self, "aux_state",
+                 f"distinct names of {PROBE_NAMES}")
         _require(isinstance(self.seed, int) and self.seed >= 0, self, "seed", "an int >= 0")
         _positive_int(self, "steps", "batch_size", "rollout_steps", "expander_dim", "eval_horizon", "eval_every",
                       "log_every", "checkpoint_every", "collapse_patience")
         _require(isinstance(self.warmup_steps, int) and self.warmup_steps >= 0, self, "warmup_steps", "an int >= 0")
         _require(isinstance(self.workers, int) and self.workers >= 0, self, "workers", "an int >= 0")
         _nonneg_float(self, "lr", "weight_decay", "grad_clip", "teacher_forcing_weight", "rollout_weight",
-                      "var_weight", "cov_weight", "latent_cov_weight", "z_weight", "collapse_threshold")
+                      "var_weight", "cov_weight", "latent_cov_weight", "z_weight", "aux_state_weight",
+                      "collapse_threshold")
         _require(self.lr > 0, self, "lr", "> 0")
         _require(0.0 <= self.ema_momentum < 1.0, self, "ema_momentum", "in [0, 1)")
         _require(0.0 < self.val_fraction < 1.0, self, "val_fraction", "in (0, 1)")

@@ -1,7 +1,8 @@
 """Torch-ready training windows from an episode dataset: (obs_t, a_t..a_{t+k-1}, obs_{t+1}..obs_{t+k}).
 
 Each item is a dict of tensors for one window of k actions and the k+1 observations around them:
-image uint8 [k+1, H, W, 3], joint_pos / joint_vel float [k+1, J], ee_pos float [k+1, 3], action float [k, A].
+image uint8 [k+1, H, W, 3], joint_pos / joint_vel float [k+1, J], ee_pos float [k+1, 3], action float [k, A],
+plus each optional array (cube_pos [k+1, 3]) that every episode of the set records.
 Episodes are checksum-verified and held in memory (a 64x64 dataset of 1000 episodes is about 0.8 GB).
 """
 from __future__ import annotations
@@ -13,7 +14,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from jepa_mpc.models.episodes import complete_indices, load_episode, read_dataset_meta
+from jepa_mpc.models.episodes import OPTIONAL_ARRAYS, complete_indices, load_episode, read_dataset_meta
 
 WINDOW_KEYS_OBS = ("image", "joint_pos", "joint_vel", "ee_pos")
 
@@ -38,6 +39,8 @@ class WindowDataset(Dataset):
             iterator = tqdm(indices, desc="loading episodes", unit="ep")
         self.episodes = [load_episode(self.root, i, verify=verify) for i in iterator]
         self.episode_indices = indices
+        optional = tuple(k for k in OPTIONAL_ARRAYS if all(k in ep for ep in self.episodes))
+        self.obs_keys = WINDOW_KEYS_OBS + optional  # one key set for every item, so batches collate
         # (episode position, start step) of every window; episodes shorter than k contribute none.
         self._windows = np.array(
             [(e, t) for e, ep in enumerate(self.episodes) for t in range(ep["action"].shape[0] - k + 1)],
@@ -52,7 +55,7 @@ class WindowDataset(Dataset):
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         e, t = self._windows[i]
         ep = self.episodes[e]
-        item = {key: torch.from_numpy(np.ascontiguousarray(ep[key][t : t + self.k + 1])) for key in WINDOW_KEYS_OBS}
+        item = {key: torch.from_numpy(np.ascontiguousarray(ep[key][t : t + self.k + 1])) for key in self.obs_keys}
         item["action"] = torch.from_numpy(np.ascontiguousarray(ep["action"][t : t + self.k]))
         return item
 

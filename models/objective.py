@@ -3,7 +3,9 @@
 Energy = teacher-forced one-step error + open-loop multi-step rollout error (V-JEPA 2-AC, JEPA-WMs). Collapse is
 prevented either by VICReg (variance hinge on the latent and on an expander, covariance on both; seeds
 001:141-153) or by an EMA target encoder with stop-gradient (I-JEPA / BYOL; seeds 000:683, 002:904-911).
-Training-only parts (expander, target encoder, latent-variable inference) live here and are dropped on export.
+Optionally a training-only head must also read a recorded state (e.g. the cube's position) from every latent, encoded
+and predicted (TrainConfig.aux_state). Training-only parts (expander, target encoder, latent-variable inference,
+state head) live here and are dropped on export.
 """
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ def proprio_of(batch: dict[str, torch.Tensor], cfg: WorldModelConfig) -> torch.T
 class JepaObjective(nn.Module):
     """Online world model + anti-collapse machinery; `forward(batch) -> (loss, logs)`."""
 
-    def __init__(self, model_cfg: WorldModelConfig, train_cfg: TrainConfig) -> None:
+    def __init__(self, model_cfg: WorldModelConfig, train_cfg: TrainConfig, aux_state_dim: int = 0) -> None:
         super().__init__()
         self.cfg = train_cfg
         self.model = WorldModel(model_cfg)
@@ -42,6 +44,13 @@ class JepaObjective(nn.Module):
         # q(u | s_t, s_{t+1}, a_t): infers the latent variable in training; its information is penalised.
         self.latent_net = (nn.Sequential(nn.Linear(2 * d + a, 128), nn.SiLU(), nn.Linear(128, 2 * zd))
                            if zd > 0 else None)
+        self.state_head = None
+        if train_cfg.aux_state:
+            if aux_state_dim < 1:
+                raise ValueError(f"aux_state {train_cfg.aux_state} needs aux_state_dim >= 1, got {aux_state_dim}")
+            self.state_head = nn.Sequential(nn.Linear(d, 128), nn.SiLU(), nn.Linear(128, aux_state_dim))
+            self.register_buffer("state_mean", torch.zeros(aux_state_dim))
+            self.register_buffer("state_scale", torch.ones(aux_state_dim))
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         """Everything the optimizer updates (not the EMA target)."""
@@ -52,6 +61,15 @@ class JepaObjective(nn.Module):
         """Copy the online encoder into the target encoder (after changing normalisation buffers)."""
         if self.target_encoder is not None:
             self.target_encoder.load_state_dict(self.model.encoder.state_dict())
+
+    @torch.no_grad()
+    def set_state_normalization(self, states: list[torch.Tensor]) -> None:
+        """Centre, and one scale per array (its RMS per-dimension std), from samples [N,S_i] of each aux_state array:
+        the error is then unit-free, and a near-constant dimension (a cube's height on the table) is not blown up
+        as a per-dimension std would."""
+        self.state_mean.copy_(torch.cat([x.float().mean(0) for x in states]))
+        self.state_scale.copy_(torch.cat([x.float().var(0).mean().sqrt().clamp_min(1e-6).expand(x.shape[-1])
+                                          for x in states]))
 
     @torch.no_grad()
     def update_target(self, momentum: float) -> None:
@@ -106,8 +124,19 @@ class JepaObjective(nn.Module):
         if z_penalty is not None:
             loss = loss + cfg.z_weight * z_penalty
             logs["z_penalty"] = z_penalty
+        if self.state_head is not None:
+            state = torch.cat([batch[key].float() for key in cfg.aux_state], dim=-1)  # [B,k+1,S]
+            state = (state - self.state_mean) / self.state_scale
+            aux = (self._state_error(s, state[:, :s.shape[1]]) + self._state_error(pred_tf, state[:, 1:])
+                   + self._state_error(pred_ro, state[:, 1:])) / 3.0
+            loss = loss + cfg.aux_state_weight * aux
+            logs["aux_state"] = aux
         logs["loss"] = loss
         return loss, {key: value.detach() for key, value in logs.items()}
+
+    def _state_error(self, latents: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
+        """Mean squared error of the state head on latents [B,n,D] against normalised states [B,n,S]."""
+        return (self.state_head(latents.float()) - state).pow(2).mean()
 
     def _infer_latent(self, ctx: torch.Tensor, tgt: torch.Tensor,
                       action: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:

@@ -75,8 +75,11 @@ def train(cfg: TrainConfig, model_cfg: WorldModelConfig, *, resume: bool = False
     val_ds = WindowDataset(cfg.data, min(cfg.eval_horizon, shortest_val), val_eps)
     _check_data(model_cfg, train_ds)
 
-    objective = JepaObjective(model_cfg, cfg)
+    objective = JepaObjective(model_cfg, cfg, aux_state_dim=_aux_state_dim(cfg, train_ds))
     objective.model.encoder.set_normalization(*_data_statistics(train_ds, model_cfg))
+    if cfg.aux_state:
+        states = frames_of(train_ds, 2000, cfg.aux_state)
+        objective.set_state_normalization([torch.as_tensor(states[key]) for key in cfg.aux_state])
     objective.sync_target()
     objective.to(device)
     opt = torch.optim.AdamW(objective.trainable_parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -215,6 +218,16 @@ def _check_data(model_cfg: WorldModelConfig, ds: WindowDataset) -> None:
     if key != "none" and item[key].shape[-1] != model_cfg.encoder.proprio_dim:
         raise ValueError(f"dataset {key} has {item[key].shape[-1]} dims, encoder proprio_dim is "
                          f"{model_cfg.encoder.proprio_dim}")
+
+
+def _aux_state_dim(cfg: TrainConfig, ds: WindowDataset) -> int:
+    """Total size of the recorded arrays the aux state head reads (0: none); a clear error if the data lacks one."""
+    missing = [key for key in cfg.aux_state if key not in ds.obs_keys]
+    if missing:
+        raise ValueError(f"aux_state {missing}: not every episode of {cfg.data} records it "
+                         f"(windows have {list(ds.obs_keys)})")
+    item = ds[0]
+    return sum(item[key].shape[-1] for key in cfg.aux_state)
 
 
 def _data_statistics(ds: WindowDataset, model_cfg: WorldModelConfig) -> tuple[torch.Tensor, ...]:

@@ -257,6 +257,10 @@ class CostConfig:
     """cube_push: how far behind the cube (away from its goal) the end effector pushes from."""
     push_height_m: float = 0.05
     """cube_push: end-effector site height while pushing (the closed fingertips then graze the table)."""
+    push_settle_m: float = 0.04
+    """cube_push: within this distance of its goal (inside the 5 cm success radius) the pull to the pushing spot
+    fades linearly into one to keep the hand still (0: never). Near the goal the push line's direction is probe
+    noise; a hand that chases it, or pushes on, knocks the delivered cube away (README, "Push")."""
     critic_weight: float = 1.0
     action_magnitude_weight: float = 0.01
     action_rate_weight: float = 0.01
@@ -269,7 +273,7 @@ class CostConfig:
             _choice(owner, "terms", term, COST_NAMES)
         for term in COST_NAMES:
             _non_negative(owner, f"{term}_weight", getattr(self, f"{term}_weight"))
-        for name in ("push_approach", "push_behind_m"):
+        for name in ("push_approach", "push_behind_m", "push_settle_m"):
             _non_negative(owner, name, getattr(self, name))
         _finite(owner, "push_height_m", self.push_height_m)
         _choice(owner, "goal_norm", self.goal_norm, GOAL_NORMS)

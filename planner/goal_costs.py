@@ -97,24 +97,32 @@ class CubePush:
     - the finger gap the plan's gripper action asks for (0 closed, `gripper_max_m` per finger open): the pushes
       in the data are made with a closed hand, and an open one sweeps a wider path that knocks the cube aside.
     The goal energy alone is flat until the arm touches the cube; the approach term gives the planner a slope to
-    follow from the first tick, and the spot moves with the predicted cube, so pushing on keeps it small."""
+    follow from the first tick, and the spot moves with the predicted cube, so pushing on keeps it small. Within
+    `settle_m` of the goal the pull to the spot fades into a pull to keep the hand where it is: there the push
+    line's direction is probe noise, and a hand that chases it, or pushes on, knocks the delivered cube away."""
 
     name = "cube_push"
     requires = frozenset({"z_goal"})
 
     def __init__(self, probe: LatentFn, ee_index: int, *, approach: float, behind_m: float, push_z_m: float,
-                 gripper_max_m: float, mode: str = "terminal") -> None:
+                 gripper_max_m: float, settle_m: float = 0.0, mode: str = "terminal") -> None:
         self.probe, self.ee_index, self.mode = probe, ee_index, mode
         self.approach, self.behind_m, self.push_z_m, self.gripper_max_m = approach, behind_m, push_z_m, gripper_max_m
+        self.settle_m = settle_m
 
     def __call__(self, rollout: Rollout, ctx: PlanContext) -> torch.Tensor:
         cube = _apply_latent_fn(self.probe, rollout.z)[..., :2]  # [K, H, 2] predicted cube, table plane
         now, goal = self.probe(torch.stack([ctx.z0, ctx.z_goal]))[:, :2].unbind(0)  # [2] each
-        heading = (goal - now) / safe_norm(goal - now).clamp_min(1e-3)  # [2] unit: at the goal the hand rests behind
+        left = safe_norm(goal - now)  # [] the cube's distance to go
+        heading = (goal - now) / left.clamp_min(1e-3)  # [2] unit: at the goal the hand rests behind
         ee = rollout.points[:, 1:, self.ee_index]  # [K, H, 3] (step 0 is the current state)
         lateral = safe_norm(ee[..., :2] - (cube - self.behind_m * heading))  # [K, H]
         height = (ee[..., 2] - self.push_z_m - FUNNEL_SLOPE * lateral).abs()  # [K, H] off the funnel
         pose = lateral + height  # [K, H]
+        if self.settle_m > 0:  # near the goal: stay (hand's distance from where it is now) rather than push
+            pushing = (left / self.settle_m).clamp(max=1.0)  # [] 1 far from the goal, 0 at it
+            stay = safe_norm(ee - rollout.points[:, :1, self.ee_index])  # [K, H]
+            pose = pushing * pose + (1.0 - pushing) * stay
         if rollout.actions.shape[-1] > ARM_DOF:  # the finger gap of the plan's gripper action (both fingers)
             pose = pose + (rollout.actions[..., ARM_DOF].clamp(-1.0, 1.0) + 1.0) * self.gripper_max_m
         return over_time(safe_norm(cube - goal), self.mode) + self.approach * pose.mean(dim=1)

@@ -133,6 +133,32 @@ def test_cube_push_prefers_a_closed_hand():
     assert cost.tolist() == pytest.approx([0.1, 0.1 + 0.5 * 0.04, 0.1 + 0.5 * 0.08], abs=1e-6)
 
 
+@pytest.mark.parametrize("left_m, weight", [(0.10, 1.0), (0.04, 1.0), (0.02, 0.5), (0.0, 0.0)])
+def test_cube_push_lets_go_of_a_delivered_cube(left_m, weight):
+    # The cube is left_m short of its goal and stays; the hand stays too, 10 cm from its spot. Beyond settle_m (4 cm)
+    # the hand pays the full approach weight for being off the spot, inside it a linearly smaller one, at the goal
+    # none; what fades in instead, the hand's distance from where it is now, is zero for a hand that stays.
+    push = CubePush(lambda z: z, ee_index=0, approach=1.0, behind_m=0.07, push_z_m=0.0, gripper_max_m=0.0,
+                    settle_m=0.04)
+    cube = [0.1 - left_m, 0.0]
+    points = torch.zeros(1, 2, 1, 3)
+    points[0, :, 0] = torch.tensor([cube[0] - 0.07, 0.1, 0.1])  # 10 cm beside the spot, on the funnel, still
+    ctx = dataclasses.replace(_ctx(z_goal=[0.1, 0.0]), z0=torch.tensor(cube))
+    cost = push(_rollout([[cube]], points=points), ctx)
+    assert cost.tolist() == pytest.approx([left_m + weight * 0.1], abs=1e-5)
+
+
+def test_cube_push_holds_the_hand_still_at_the_goal():
+    # Cube at its goal: moving the hand 5 cm costs approach x 5 cm (mean over the plan), staying costs nothing.
+    push = CubePush(lambda z: z, ee_index=0, approach=0.5, behind_m=0.07, push_z_m=0.0, gripper_max_m=0.0,
+                    settle_m=0.04)
+    points = torch.zeros(2, 2, 1, 3)
+    points[1, 1, 0] = torch.tensor([0.0, 0.05, 0.0])  # sample 1 moves the hand 5 cm sideways
+    ctx = dataclasses.replace(_ctx(z_goal=[0.1, 0.0]), z0=torch.tensor([0.1, 0.0]))
+    cost = push(_rollout([[[0.1, 0.0]]] * 2, points=points), ctx)
+    assert cost.tolist() == pytest.approx([0.0, 0.5 * 0.05], abs=1e-5)
+
+
 def test_critic_accepts_n_or_n_by_1():
     critic = Critic(lambda z: z.sum(-1, keepdim=True), "trajectory")
     assert critic(_rollout(Z), _ctx()).tolist() == pytest.approx([2.0, 2.0])  # mean(0, 4) / mean(2, 2)

@@ -121,7 +121,8 @@ def test_eval_cli_defaults_to_the_tuned_planner_per_task_and_goal(tmp_path):
     reacher = settings("--env", "jepa_mpc/DMCReacher-v0")
     assert (reacher["num_samples"], reacher["iterations"], reacher["action_weight"]) == (300, 5, 0.05)
     push = settings("--env", "jepa_mpc/PandaPush-v1")
-    assert (push["image_cost"], push["action_weight"], push["max_steps"]) == ("cube_push", 0.05, 1)
+    assert (push["image_cost"], push["goal_mode"], push["action_weight"], push["max_steps"]) == \
+        ("cube_push", "both", 0.05, 1)
     assert image["image_cost"] == "goal_energy"
     out = tmp_path / "limit"  # no --max-steps: the env's time limit
     assert main(["eval", "--policies", "random", "--episodes", "1", "--workers", "1", "--out", str(out)]) == 0
