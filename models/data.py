@@ -52,6 +52,11 @@ class WindowDataset(Dataset):
     def __len__(self) -> int:
         return len(self._windows)
 
+    @property
+    def windows(self) -> np.ndarray:
+        """[N, 2] (position in `episodes`, start step) of every window, in index order."""
+        return self._windows
+
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         e, t = self._windows[i]
         ep = self.episodes[e]

@@ -114,3 +114,43 @@ def fit_probes(model: WorldModel, train: WindowDataset, val: WindowDataset, kind
              f", cube {report['cube_err_cm']:.2f} cm (baseline {report['cube_baseline_cm']:.2f} cm)"
              if "cube_err_cm" in report else "")
     return probes, report
+
+
+@torch.no_grad()
+def push_response(model: WorldModel, dataset: WindowDataset, min_motion_m: float = 0.02, max_windows: int = 1024,
+                  batch_size: int = 64) -> dict[str, float | int | list[float]] | None:
+    """How much of a push the model predicts: over held-out windows whose recorded cube moves at least
+    `min_motion_m` (table plane) by the window's end, roll the model open loop on the recorded actions and read
+    the cube with the model's cube_pos probe. Per step h, ratio_h = sum(predicted displacement along the true one)
+    / sum(true displacement), displacements from the probe's reading of the first frame (as the cube-push cost
+    reads them). 1 = the whole push, 0 = the cube never moves. None without a cube_pos probe, recorded cube
+    positions or moving windows. The planner scales predicted pushes by 1 / `ratio` (README, "Push")."""
+    if "cube_pos" not in model.probes or "cube_pos" not in dataset.obs_keys:
+        return None
+    k, cubes = dataset.k, [ep["cube_pos"][:, :2] for ep in dataset.episodes]
+    moved = np.array([np.linalg.norm(cubes[e][t + k] - cubes[e][t]) for e, t in dataset.windows])  # [W] metres
+    chosen = np.flatnonzero(moved >= min_motion_m)
+    if len(chosen) == 0:
+        return None
+    chosen = chosen[_evenly(len(chosen), max_windows)]
+    key = model.cfg.encoder.proprio_key
+    along, true = torch.zeros(k), torch.zeros(k)
+    for i in range(0, len(chosen), batch_size):
+        items = [dataset[int(j)] for j in chosen[i : i + batch_size]]
+        image = torch.stack([it["image"][0] for it in items])  # [B,h,w,3] the first frame only
+        proprio = None if key == "none" else torch.stack([it[key][0] for it in items])
+        action = torch.stack([it["action"] for it in items]).to(model.device)  # [B,H,A]
+        cube = torch.stack([it["cube_pos"] for it in items])[..., :2].float()  # [B,H+1,2] recorded
+        z0 = model.encode(image, proprio).float()  # [B,D]
+        pred = model.probe("cube_pos", model.rollout(z0, action).float())[..., :2].cpu()  # [B,H,2]
+        start = model.probe("cube_pos", z0)[:, None, :2].cpu()  # [B,1,2]
+        true_d = cube[:, 1:] - cube[:, :1]  # [B,H,2]
+        norm = true_d.norm(dim=-1)  # [B,H]
+        along += ((pred - start) * true_d).sum(-1).div(norm.clamp_min(1e-6)).sum(0)
+        true += norm.sum(0)
+    per_step = (along / true.clamp_min(1e-9)).tolist()
+    ratio = float(along.sum() / true.sum().clamp_min(1e-9))
+    log.info("push response on %d held-out windows (cube moved >= %.0f cm in %d steps): the model predicts %.2f of "
+             "the cube's motion (step 1: %.2f, step %d: %.2f)", len(chosen), 100 * min_motion_m, k, ratio,
+             per_step[0], k, per_step[-1])
+    return {"windows": int(len(chosen)), "ratio": ratio, "ratio_per_step": per_step}

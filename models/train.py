@@ -38,7 +38,7 @@ from jepa_mpc.models.config import (
 from jepa_mpc.models.data import WindowDataset, split_episodes
 from jepa_mpc.models.device import resolve_device
 from jepa_mpc.models.episodes import complete_indices, load_episode
-from jepa_mpc.models.evaluation import fit_probes, frames_of, rollout_errors
+from jepa_mpc.models.evaluation import fit_probes, frames_of, push_response, rollout_errors
 from jepa_mpc.models.monitors import CollapseDetector, CollapseError, covariance_spectrum, latent_stats
 from jepa_mpc.models.objective import JepaObjective, ema_momentum_at, lr_at
 from jepa_mpc.models.run_state import dataset_fingerprint, load_train_state, read_manifest, save_train_state
@@ -148,8 +148,12 @@ def train(cfg: TrainConfig, model_cfg: WorldModelConfig, *, resume: bool = False
         if done == cfg.steps and main:  # finished: probes on frozen latents, then the deployable checkpoint
             val = val or rollout_errors(model, val_ds)
             probes, result.probes = fit_probes(model, train_ds, val_ds, kind=cfg.probe_kind, seed=cfg.seed)
+            model = model.with_probes(probes)
             metrics = {"val_rollout": val, "probes": result.probes, "windows_per_s": speed, "steps": done}
-            result.model_path = save_checkpoint(out / "model", model.with_probes(probes), train_config=cfg,
+            response = push_response(model, val_ds)  # Push data only: how much of a push the model predicts
+            if response is not None:
+                metrics["push_response"] = response
+            result.model_path = save_checkpoint(out / "model", model, train_config=cfg,
                                                 data_fingerprint=fingerprint, metrics=metrics)
             atomic_write_json(out / "metrics.json", metrics)
             for k, v in result.probes.items():

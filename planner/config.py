@@ -251,16 +251,26 @@ class CostConfig:
     pose_probe_weight: float = 1.0
     pose_fk_weight: float = 1.0
     cube_push_weight: float = 1.0
-    push_approach: float = 0.5
-    """cube_push: weight of the end effector's distance to the pushing spot, relative to the cube's to its goal."""
+    push_approach: float = 1.0
+    """cube_push: weight of the end effector's distance to the pushing spot, relative to the cube's to its goal
+    (1.0: 16 of 20 Push goals, 0.5: 14, with the learned model; README, "Push")."""
     push_behind_m: float = 0.07
     """cube_push: how far behind the cube (away from its goal) the end effector pushes from."""
+    push_gain: float = 1.0
+    """cube_push: the predicted cube's displacement (after the contact gate) is multiplied by this. A learned model
+    predicts about half of a push (the eval sets 1 / the checkpoint's measured share, `jepa-mpc train` measures it);
+    taken as it is, a push looked half as useful as it is, and the hand stalled behind the cube."""
     push_height_m: float = 0.05
     """cube_push: end-effector site height while pushing (the closed fingertips then graze the table)."""
     push_settle_m: float = 0.04
     """cube_push: within this distance of its goal (inside the 5 cm success radius) the pull to the pushing spot
     fades linearly into one to keep the hand still (0: never). Near the goal the push line's direction is probe
     noise; a hand that chases it, or pushes on, knocks the delivered cube away (README, "Push")."""
+    push_contact_m: float = 0.06
+    """cube_push: predicted cube motion counts only once the planned hand comes within this distance (table
+    plane) of the cube, low enough to touch it (0: always). A cube moves only when touched; the learned model's
+    cube wobbles whenever the arm moves, which otherwise made holding still the best plan far from the cube.
+    6 cm: the cube's half size (2.5 cm) plus the closed fingers, with room for the soft edge."""
     critic_weight: float = 1.0
     action_magnitude_weight: float = 0.01
     action_rate_weight: float = 0.01
@@ -273,9 +283,10 @@ class CostConfig:
             _choice(owner, "terms", term, COST_NAMES)
         for term in COST_NAMES:
             _non_negative(owner, f"{term}_weight", getattr(self, f"{term}_weight"))
-        for name in ("push_approach", "push_behind_m", "push_settle_m"):
+        for name in ("push_approach", "push_behind_m", "push_settle_m", "push_contact_m"):
             _non_negative(owner, name, getattr(self, name))
         _finite(owner, "push_height_m", self.push_height_m)
+        _positive(owner, "push_gain", self.push_gain)
         _choice(owner, "goal_norm", self.goal_norm, GOAL_NORMS)
         _choice(owner, "goal_mode", self.goal_mode, GOAL_MODES)
 

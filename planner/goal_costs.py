@@ -11,6 +11,7 @@ import torch
 
 from jepa_mpc.planner.types import PlanContext, Rollout
 from jepa_mpc.sim.arm_control import ARM_DOF
+from jepa_mpc.sim.panda_scene import CUBE_HALF_SIZE
 
 LatentFn = Callable[[torch.Tensor], torch.Tensor]
 
@@ -82,6 +83,9 @@ class PoseGoalFK:
         return over_time(safe_norm(ee - ctx.ee_goal), self.mode)
 
 
+CONTACT_SOFTNESS_M = 0.005
+"""cube_push contact gate: the width of its soft edge, in metres."""
+
 FUNNEL_SLOPE = 1.0
 """cube_push: height gained per metre away from the pushing spot (a 45-degree funnel). Slope 2, which clears the
 cube's top edge with the hand, left the learned MPC's hand hovering above the cube in the variants tried."""
@@ -99,16 +103,23 @@ class CubePush:
     The goal energy alone is flat until the arm touches the cube; the approach term gives the planner a slope to
     follow from the first tick, and the spot moves with the predicted cube, so pushing on keeps it small. Within
     `settle_m` of the goal the pull to the spot fades into a pull to keep the hand where it is: there the push
-    line's direction is probe noise, and a hand that chases it, or pushes on, knocks the delivered cube away."""
+    line's direction is probe noise, and a hand that chases it, or pushes on, knocks the delivered cube away.
+    With `contact_m` > 0, predicted cube motion counts only from the first step at which the hand is within
+    `contact_m` (table plane) of the cube and low enough to touch it: a cube moves only when touched. The learned
+    model's cube wobbles a little whenever the arm moves; ungated, that wobble outweighed the approach term and
+    the planner held the arm still far from the cube. `gain` multiplies the (gated) predicted push: a learned
+    model predicts about half of one, which made pushing look half as useful as it is (README, "Push")."""
 
     name = "cube_push"
     requires = frozenset({"z_goal"})
 
     def __init__(self, probe: LatentFn, ee_index: int, *, approach: float, behind_m: float, push_z_m: float,
-                 gripper_max_m: float, settle_m: float = 0.0, mode: str = "terminal") -> None:
+                 gripper_max_m: float, settle_m: float = 0.0, contact_m: float = 0.0, gain: float = 1.0,
+                 mode: str = "terminal") -> None:
         self.probe, self.ee_index, self.mode = probe, ee_index, mode
         self.approach, self.behind_m, self.push_z_m, self.gripper_max_m = approach, behind_m, push_z_m, gripper_max_m
-        self.settle_m = settle_m
+        self.settle_m, self.contact_m = settle_m, contact_m
+        self.gain = gain
 
     def __call__(self, rollout: Rollout, ctx: PlanContext) -> torch.Tensor:
         cube = _apply_latent_fn(self.probe, rollout.z)[..., :2]  # [K, H, 2] predicted cube, table plane
@@ -116,6 +127,10 @@ class CubePush:
         left = safe_norm(goal - now)  # [] the cube's distance to go
         heading = (goal - now) / left.clamp_min(1e-3)  # [2] unit: at the goal the hand rests behind
         ee = rollout.points[:, 1:, self.ee_index]  # [K, H, 3] (step 0 is the current state)
+        moved = cube - now  # [K, H, 2] the predicted push
+        if self.contact_m > 0:  # the cube stays where it is until the hand first reaches it
+            moved = self._touched(ee, now).unsqueeze(-1) * moved
+        cube = now + self.gain * moved
         lateral = safe_norm(ee[..., :2] - (cube - self.behind_m * heading))  # [K, H]
         height = (ee[..., 2] - self.push_z_m - FUNNEL_SLOPE * lateral).abs()  # [K, H] off the funnel
         pose = lateral + height  # [K, H]
@@ -126,6 +141,13 @@ class CubePush:
         if rollout.actions.shape[-1] > ARM_DOF:  # the finger gap of the plan's gripper action (both fingers)
             pose = pose + (rollout.actions[..., ARM_DOF].clamp(-1.0, 1.0) + 1.0) * self.gripper_max_m
         return over_time(safe_norm(cube - goal), self.mode) + self.approach * pose.mean(dim=1)
+
+    def _touched(self, ee: torch.Tensor, cube_now: torch.Tensor) -> torch.Tensor:
+        """[K, H] in [0, 1]: has the hand (ee [K, H, 3]) reached the cube by each step? Soft (CONTACT_SOFTNESS_M)
+        so the gradient planners see it; "low enough" is below the pushing height plus one cube height."""
+        near = torch.sigmoid((self.contact_m - safe_norm(ee[..., :2] - cube_now)) / CONTACT_SOFTNESS_M)
+        low = torch.sigmoid((self.push_z_m + 2 * CUBE_HALF_SIZE - ee[..., 2]) / CONTACT_SOFTNESS_M)
+        return torch.cummax(near * low, dim=1).values
 
 
 class Critic:

@@ -39,6 +39,11 @@ class SolverMixin:
             logger.warning("%s planning on cuda runs eagerly and is launch-bound (about 1 s per H=20 plan on an "
                            "H100, docs/benchmarks.md); optimizer cem replays each solve as a CUDA graph", cfg.optimizer)
 
+    def reseed(self, seed: int) -> None:
+        """Restart the sampling stream (the eval does per episode, so an episode's plans do not depend on which
+        episodes the same planner solved before)."""
+        self._generator.manual_seed(seed)
+
     def _solve(
         self,
         ctx: PlanContext,

@@ -46,6 +46,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image-cost", default=None, choices=list(IMAGE_COSTS),
                         help="image goals: latent goal energy, or cube_push (the cube's distance to its goal read "
                         f"by the model's cube probe, plus the pull to the pushing spot); {tuned}")
+    parser.add_argument("--push-gain", type=float, default=None,
+                        help="cube_push: scale on the learned model's predicted pushes (default: 1 / the share of a "
+                        "push the checkpoint predicts, measured when it was trained; 1 for sim-mpc)")
     parser.add_argument("--max-steps", type=int, default=None,
                         help="control steps per episode (default: the env's time limit)")
     parser.add_argument("--workers", type=int, default=2, help="processes")
@@ -76,7 +79,8 @@ def planning_defaults(env_id: str, goal: str) -> PlanningDefaults:
         return PlanningDefaults(goal_mode="terminal", action_weight=0.01)
     if TASK_OF_ENV.get(env_id) == "push":  # the goal energy is flat until contact: the cube-push cost (README, "Push");
         # `both` (end + mean) rather than `closest`: the minimum over the plan rewarded pushing through the goal.
-        return PlanningDefaults(image_cost="cube_push", goal_mode="both", action_weight=0.05)
+        # Action weight 0.01: at 0.05 the effort of a push outweighed its (model-predicted) gain more often.
+        return PlanningDefaults(image_cost="cube_push", goal_mode="both", action_weight=0.01)
     return PlanningDefaults()
 
 
@@ -152,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
                         iterations=given(args.iterations, tuned.iterations),
                         goal_mode=given(args.goal_mode, tuned.goal_mode),
                         action_weight=given(args.action_weight, tuned.action_weight),
-                        image_cost=given(args.image_cost, tuned.image_cost),
+                        image_cost=given(args.image_cost, tuned.image_cost), push_gain=args.push_gain,
                         max_steps=given(args.max_steps, MAX_EPISODE_STEPS.get(args.env, 60)),
                         seed=args.seed, device=args.device)
     log.info("planner: %s K=%d (sim-mpc K=%d) H=%d, %d iterations, %s %s, action weight %g; %d steps per episode",

@@ -1,10 +1,11 @@
 """Closed-loop evaluation without ROS: env <-> encoder + MPC + safety filter, and baselines in the same protocol.
 
 Episode i of an evaluation with seed S resets the env with `episode_seed(S, i)` (the goal distributions are in
-sim/tasks.py), runs up to `max_steps` control steps, and counts as a success if the task's success flag holds at
-the last step; `reached_rate` counts episodes within tolerance at any step (what the demo stops on). Every executed
-command is what the safety filter returned; the end effector is also checked in the
-simulator itself against the workspace and keep-out guardrails (violations must be 0).
+sim/tasks.py) and seeds the policy's own sampling with it too (results do not depend on the worker count), runs up
+to `max_steps` control steps, and counts as a success if the task's success flag holds at the last step;
+`reached_rate` counts episodes within tolerance at any step (what the demo stops on). Every executed command is what
+the safety filter returned; the end effector is also checked in the simulator itself against the workspace and
+keep-out guardrails (violations must be 0).
 
 Policies:
 - mpc: the learned world model with the chosen optimiser, goal as an image (goal energy, or on Push the cube-push
@@ -44,6 +45,9 @@ from jepa_mpc.sim.reacher_policies import ReacherMPC, action_violates, is_reache
 log = logging.getLogger(__name__)
 POLICIES = ("mpc", "random", "oracle", "fk-mpc", "sim-mpc")
 IMAGE_COSTS = ("goal_energy", "cube_push")
+MAX_PUSH_GAIN = 5.0
+"""measured_push_gain's bound: a model predicting under a fifth of a push (or over five pushes) is not trusted
+further."""
 MPC_POLICIES = ("mpc", "fk-mpc", "sim-mpc")
 
 
@@ -70,6 +74,9 @@ class EvalSettings:
     """Image goals: the latent goal energy, or `cube_push` (Push; needs a checkpoint with a cube_pos probe)."""
     action_weight: float = TUNED.action_weight
     """Weight of the action-magnitude cost (higher: prefers staying still once the goal energy is flat)."""
+    push_gain: float | None = None
+    """cube_push: scale on the model's predicted cube displacement. None: 1 / the checkpoint's measured push
+    response (`metrics.push_response.ratio`, models/evaluation.py) for a learned model, 1 for the simulator."""
     max_steps: int = 60
     seed: int = 0
     device: str = "cpu"
@@ -86,6 +93,8 @@ class EvalSettings:
             raise ValueError(f"max_steps must be >= 1, got {self.max_steps}")
         if self.sim_num_samples < 3:
             raise ValueError(f"sim_num_samples must be >= 3, got {self.sim_num_samples}")
+        if self.push_gain is not None and not (math.isfinite(self.push_gain) and self.push_gain > 0):
+            raise ValueError(f"push_gain must be a positive number or None, got {self.push_gain!r}")
 
 
 @dataclasses.dataclass
@@ -138,12 +147,9 @@ class _Controller:
 
     @staticmethod
     def _build_mpc(s: EvalSettings, sim_model=None):
-        import torch
-
         from jepa_mpc.planner.config import CEMConfig, CostConfig, MPCConfig
         from jepa_mpc.planner.mpc import RecedingHorizonMPC
 
-        torch.manual_seed(s.seed)
         sim = s.policy == "sim-mpc"
         samples = s.sim_num_samples if sim else s.num_samples
         if sim and s.optimizer != "cem":
@@ -153,8 +159,7 @@ class _Controller:
                                       num_elites=max(1, min(32, samples // 8))), max_obs_age_s=1e9)
         pose = s.policy == "fk-mpc" or (s.goal == "pose" and not sim)  # sim-mpc: a goal latent either way
         goal_term = "pose_fk" if pose else s.image_cost
-        costs = CostConfig(terms=(goal_term, "action_magnitude", "action_rate"),
-                           goal_mode=s.goal_mode, action_magnitude_weight=s.action_weight)
+        gain = 1.0 if s.push_gain is None else s.push_gain
         if sim:
             world_model = sim_model
         elif s.policy == "fk-mpc":
@@ -165,11 +170,22 @@ class _Controller:
             from jepa_mpc.models.shipped import resolve_checkpoint
             from jepa_mpc.models.world_model import WorldModel
 
-            world_model = WorldModel.from_checkpoint(resolve_checkpoint(s.checkpoint), device=s.device).eval()
+            path = resolve_checkpoint(s.checkpoint)
+            world_model = WorldModel.from_checkpoint(path, device=s.device).eval()
+            if goal_term == "cube_push" and s.push_gain is None:
+                gain = measured_push_gain(path)
+        costs = CostConfig(terms=(goal_term, "action_magnitude", "action_rate"), goal_mode=s.goal_mode,
+                           action_magnitude_weight=s.action_weight, push_gain=gain)
         cube_probe = _cube_probe(world_model) if goal_term == "cube_push" else None
         return RecedingHorizonMPC.build(world_model, cfg, costs, cube_probe=cube_probe)
 
-    def reset(self, env, info) -> None:
+    def reset(self, env, info, seed: int) -> None:
+        """Start an episode. `seed` (the episode's own) reseeds the random policy and the planner's sampling, so an
+        episode's result does not depend on which worker runs it or which episodes ran there before."""
+        self.rng = np.random.default_rng(seed)
+        for planner in (self.mpc, getattr(self.reacher, "mpc", None)):
+            if planner is not None:
+                planner.reseed(seed)
         self.gripper = 1.0  # last executed gripper action in [-1, 1] (open at reset)
         if self.reacher is not None:
             self.reacher.reset(env, info)
@@ -220,6 +236,22 @@ def _executes_gripper(env) -> bool:
     return getattr(getattr(env, "task", None), "name", "") == "push"
 
 
+def measured_push_gain(checkpoint) -> float:
+    """1 / the share of a push the checkpoint's model predicts (`metrics.push_response.ratio`, measured on held-out
+    pushes when it was trained), kept within [1/MAX_PUSH_GAIN, MAX_PUSH_GAIN]; 1 when it was not measured."""
+    from jepa_mpc.models.checkpoint import read_checkpoint_meta
+
+    ratio = (read_checkpoint_meta(checkpoint).get("metrics") or {}).get("push_response", {}).get("ratio")
+    if ratio is None:
+        log.warning("%s has no measured push response (trained before it was measured, or not on Push data): "
+                    "the cube-push cost takes its predicted pushes as they are", checkpoint)
+        return 1.0
+    gain = 1.0 / min(max(float(ratio), 1.0 / MAX_PUSH_GAIN), MAX_PUSH_GAIN)
+    log.info("cube push: the model predicts %.2f of a push (held-out); its predicted pushes are scaled by %.2f",
+             ratio, gain)
+    return gain
+
+
 def _cube_probe(world_model):
     """The cube-position readout of a world model (a learned probe, or the simulator's true state)."""
     import functools
@@ -257,8 +289,9 @@ def run_episodes(settings: EvalSettings, indices: list[int]) -> list[EpisodeResu
         guardrails = controller.mpc.safety.cfg.guardrails if controller.mpc is not None else GuardrailConfig()
         reacher = is_reacher(settings.env_id)
         for i in indices:
-            obs, info = env.reset(seed=episode_seed(settings.seed, i))
-            controller.reset(env, info)
+            seed = episode_seed(settings.seed, i)
+            obs, info = env.reset(seed=seed)
+            controller.reset(env, info, seed)
             distances, plan_ms, interventions, violations, first = [info["distance"]], [], 0, 0, None
             frames = ([env.goal_image] if reacher else [env.render_goal(224)]) \
                 if settings.record_frames and hasattr(env, "render_goal") else None

@@ -159,6 +159,48 @@ def test_cube_push_holds_the_hand_still_at_the_goal():
     assert cost.tolist() == pytest.approx([0.0, 0.5 * 0.05], abs=1e-5)
 
 
+def test_cube_push_contact_gate_moves_the_cube_only_once_touched():
+    # The model predicts the cube 3 then 4 cm towards its goal (0.1, 0) in every sample. Only a hand that comes
+    # within contact_m (6 cm, table plane) and low enough (under push height + one cube height) moves it; once
+    # touched it stays moved even if the hand leaves. Per step goal distances (trajectory mode, approach 0):
+    push = CubePush(lambda z: z, ee_index=0, approach=0.0, behind_m=0.07, push_z_m=0.05, gripper_max_m=0.0,
+                    contact_m=0.06, mode="trajectory")
+    points = torch.zeros(4, 3, 1, 3)
+    points[0, 1:, 0] = torch.tensor([[-0.30, 0.0, 0.05], [-0.30, 0.0, 0.05]])  # far away: the cube stays
+    points[1, 1:, 0] = torch.tensor([[-0.03, 0.0, 0.05], [-0.30, 0.0, 0.05]])  # touches at step 1, then leaves
+    points[2, 1:, 0] = torch.tensor([[-0.03, 0.0, 0.20], [-0.03, 0.0, 0.20]])  # right above it: no contact
+    points[3, 1:, 0] = torch.tensor([[-0.30, 0.0, 0.05], [-0.03, 0.0, 0.05]])  # touches at step 2 only
+    ctx = dataclasses.replace(_ctx(z_goal=[0.1, 0.0]), z0=torch.zeros(2))
+    cost = push(_rollout([[[0.03, 0.0], [0.04, 0.0]]] * 4, points=points), ctx)
+    assert cost.tolist() == pytest.approx([0.1, (0.07 + 0.06) / 2, 0.1, (0.1 + 0.06) / 2], abs=1e-3)
+
+
+def test_cube_push_contact_gate_passes_gradients_to_the_hand():
+    # The gradient planners need a slope: near the gate's edge, moving the hand towards the cube lowers the cost
+    # when the model predicts the cube moving towards its goal.
+    push = CubePush(lambda z: z, ee_index=0, approach=0.0, behind_m=0.07, push_z_m=0.05, gripper_max_m=0.0,
+                    contact_m=0.06)
+    points = torch.zeros(1, 2, 1, 3)
+    points[0, 1, 0] = torch.tensor([-0.06, 0.0, 0.05])
+    points.requires_grad_(True)
+    ctx = dataclasses.replace(_ctx(z_goal=[0.1, 0.0]), z0=torch.zeros(2))
+    push(_rollout([[[0.03, 0.0]]], points=points), ctx).sum().backward()
+    assert points.grad[0, 1, 0, 0] < 0  # cost falls as the hand moves +x, towards the cube
+
+
+def test_cube_push_gain_scales_the_predicted_push_after_the_gate():
+    # The model pushes the cube 3 cm towards its goal 10 cm away; with gain 2 that counts as 6 cm (4 cm left), for
+    # a hand at the cube; for a hand far from it the gate keeps the cube still whatever the gain.
+    push = CubePush(lambda z: z, ee_index=0, approach=0.0, behind_m=0.07, push_z_m=0.05, gripper_max_m=0.0,
+                    contact_m=0.06, gain=2.0, mode="terminal")
+    points = torch.zeros(2, 2, 1, 3)
+    points[0, 1, 0] = torch.tensor([-0.03, 0.0, 0.05])
+    points[1, 1, 0] = torch.tensor([-0.30, 0.0, 0.05])
+    ctx = dataclasses.replace(_ctx(z_goal=[0.1, 0.0]), z0=torch.zeros(2))
+    cost = push(_rollout([[[0.03, 0.0]]] * 2, points=points), ctx)
+    assert cost.tolist() == pytest.approx([0.04, 0.1], abs=1e-3)
+
+
 def test_critic_accepts_n_or_n_by_1():
     critic = Critic(lambda z: z.sum(-1, keepdim=True), "trajectory")
     assert critic(_rollout(Z), _ctx()).tolist() == pytest.approx([2.0, 2.0])  # mean(0, 4) / mean(2, 2)

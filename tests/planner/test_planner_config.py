@@ -55,6 +55,8 @@ def test_elite_fraction_overrides_count():
         (CostConfig, "terms", ("goal_energy", "nope")),
         (CostConfig, "goal_norm", "l3"),
         (CostConfig, "goal_energy_weight", -1.0),
+        (CostConfig, "push_contact_m", -0.01),
+        (CostConfig, "push_gain", 0.0),
         (GuardrailConfig, "joint_margin_rad", math.inf),
         (GuardrailConfig, "max_joint_vel_rad_s", (1.0,) * 6),
         (GuardrailConfig, "workspace_lo", (1.0, 0.0, 0.0)),

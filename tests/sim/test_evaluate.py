@@ -1,6 +1,8 @@
 """Closed-loop evaluation: Wilson interval values, determinism under seed, and baselines that separate."""
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from jepa_mpc.sim.evaluate import EvalSettings, evaluate, run_episodes, wilson_interval
@@ -19,6 +21,17 @@ def test_same_seed_same_results():
     assert [r.distances for r in a] == [r.distances for r in b]
     c = run_episodes(EvalSettings(policy="random", max_steps=8, seed=4), [0, 1])
     assert [r.distances for r in a] != [r.distances for r in c]
+
+
+@pytest.mark.parametrize("policy", ["random", "sim-mpc"])
+def test_an_episode_does_not_depend_on_the_episodes_run_before_it_in_its_worker(policy):
+    """Episode 1 alone and episode 1 after episode 0 in the same process (another worker split) are the same:
+    the random policy's and the planner's sampling are seeded per episode."""
+    s = EvalSettings(env_id="jepa_mpc/PandaReach-v0", policy=policy, sim_num_samples=4, horizon=2, iterations=1,
+                     max_steps=3, seed=5)
+    after, alone = run_episodes(s, [0, 1])[1], run_episodes(s, [1])[0]
+    assert after.distances == alone.distances
+    assert after.distances[-1] != after.distances[0]  # the arm moved: the comparison is not vacuous
 
 
 def test_random_is_far_below_oracle_and_nothing_is_violated():
@@ -121,8 +134,9 @@ def test_eval_cli_defaults_to_the_tuned_planner_per_task_and_goal(tmp_path):
     reacher = settings("--env", "jepa_mpc/DMCReacher-v0")
     assert (reacher["num_samples"], reacher["iterations"], reacher["action_weight"]) == (300, 5, 0.05)
     push = settings("--env", "jepa_mpc/PandaPush-v1")
-    assert (push["image_cost"], push["goal_mode"], push["action_weight"], push["max_steps"]) == \
-        ("cube_push", "both", 0.05, 1)
+    assert (push["image_cost"], push["goal_mode"], push["action_weight"], push["max_steps"], push["push_gain"]) == \
+        ("cube_push", "both", 0.01, 1, None)  # no gain asked: the checkpoint's measured one
+    assert settings("--env", "jepa_mpc/PandaPush-v1", "--push-gain", "2.5")["push_gain"] == 2.5
     assert image["image_cost"] == "goal_energy"
     out = tmp_path / "limit"  # no --max-steps: the env's time limit
     assert main(["eval", "--policies", "random", "--episodes", "1", "--workers", "1", "--out", str(out)]) == 0
@@ -182,7 +196,7 @@ def test_push_executes_the_planned_gripper_and_reach_holds_it_open(tmp_path, mon
     monkeypatch.setattr(PandaArmEnv, "step_to_targets", to_targets)
     push = "Push" in env_id
     run_episodes(EvalSettings(env_id=env_id, policy="mpc", image_cost="cube_push" if push else "goal_energy",
-                              num_samples=16, horizon=2, iterations=1, max_steps=4,
+                              num_samples=64, horizon=2, iterations=1, max_steps=4, action_weight=0.0,
                               checkpoint=_cube_probe_checkpoint(tmp_path / "cube", with_cube=True)), [0])
     assert len(executed) == len(commanded) == 4
     if push:
@@ -190,3 +204,26 @@ def test_push_executes_the_planned_gripper_and_reach_holds_it_open(tmp_path, mon
         assert executed == pytest.approx(want) and min(executed) < GRIPPER_OPEN
     else:
         assert executed == [GRIPPER_OPEN] * 4
+
+
+@pytest.mark.parametrize("metrics, gain", [({"push_response": {"ratio": 0.5}}, 2.0), (None, 1.0),
+                                           ({"push_response": {"ratio": 0.01}}, 5.0),
+                                           ({"push_response": {"ratio": 1.25}}, 0.8)])
+def test_the_push_gain_undoes_the_checkpoints_measured_push_response(tmp_path, metrics, gain):
+    """The learned model's predicted pushes are scaled by 1 / the share it predicts (bounded); unmeasured: 1."""
+    from jepa_mpc.models.checkpoint import save_checkpoint
+    from jepa_mpc.models.world_model import WorldModel
+    from jepa_mpc.planner.goal_costs import CubePush
+    from jepa_mpc.planner.mpc import RecedingHorizonMPC
+    from jepa_mpc.sim.evaluate import _Controller, measured_push_gain
+
+    path = tmp_path / "m"
+    save_checkpoint(path, WorldModel.from_checkpoint(_cube_probe_checkpoint(tmp_path / "cube", True)),
+                    metrics=metrics)
+    assert measured_push_gain(path) == pytest.approx(gain)
+    settings = EvalSettings(env_id="jepa_mpc/PandaPush-v1", policy="mpc", image_cost="cube_push", num_samples=16,
+                            horizon=2, iterations=1, checkpoint=str(path))
+    for asked, used in ((None, gain), (3.0, 3.0)):  # the eval applies it unless told a gain
+        mpc: RecedingHorizonMPC = _Controller._build_mpc(dataclasses.replace(settings, push_gain=asked))
+        push = [term for _, term in mpc.problem.stack.terms if isinstance(term, CubePush)]
+        assert [p.gain for p in push] == [pytest.approx(used)]
