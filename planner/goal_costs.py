@@ -104,22 +104,28 @@ class CubePush:
     follow from the first tick, and the spot moves with the predicted cube, so pushing on keeps it small. Within
     `settle_m` of the goal the pull to the spot fades into a pull to keep the hand where it is: there the push
     line's direction is probe noise, and a hand that chases it, or pushes on, knocks the delivered cube away.
-    With `contact_m` > 0, predicted cube motion counts only from the first step at which the hand is within
-    `contact_m` (table plane) of the cube and low enough to touch it: a cube moves only when touched. The learned
-    model's cube wobbles a little whenever the arm moves; ungated, that wobble outweighed the approach term and
-    the planner held the arm still far from the cube. `gain` multiplies the (gated) predicted push: a learned
-    model predicts about half of one, which made pushing look half as useful as it is (README, "Push")."""
+    The goal is a region: the cube's distance counts only beyond `deadband_m` of it, so a delivered cube is left
+    alone rather than nudged for the last centimetre.
+    The learned model's predicted cube motion is trusted only where physics allows it:
+    - with `contact_m` > 0 it counts only from the first step at which the hand is within `contact_m` (table
+      plane) of the cube and low enough to touch it: a cube moves only when touched. Ungated, the model's cube
+      wobble whenever the arm moved outweighed the approach term and the planner held the arm still;
+    - with `hand_pushes` only its part along the hand's travel counts, and only while the cube lies ahead of the
+      hand: a hand pushes, never pulls. Among hundreds of candidates the planner found the ones whose predicted
+      cube slid toward the goal while the hand, ahead of it, shoved it away (README, "Push");
+    - `gain` multiplies what is left: a learned model predicts about half of a push, which made pushing look half
+      as useful as it is."""
 
     name = "cube_push"
     requires = frozenset({"z_goal"})
 
     def __init__(self, probe: LatentFn, ee_index: int, *, approach: float, behind_m: float, push_z_m: float,
                  gripper_max_m: float, settle_m: float = 0.0, contact_m: float = 0.0, gain: float = 1.0,
-                 mode: str = "terminal") -> None:
+                 deadband_m: float = 0.0, hand_pushes: bool = False, mode: str = "terminal") -> None:
         self.probe, self.ee_index, self.mode = probe, ee_index, mode
         self.approach, self.behind_m, self.push_z_m, self.gripper_max_m = approach, behind_m, push_z_m, gripper_max_m
-        self.settle_m, self.contact_m = settle_m, contact_m
-        self.gain = gain
+        self.settle_m, self.contact_m, self.deadband_m = settle_m, contact_m, deadband_m
+        self.gain, self.hand_pushes = gain, hand_pushes
 
     def __call__(self, rollout: Rollout, ctx: PlanContext) -> torch.Tensor:
         cube = _apply_latent_fn(self.probe, rollout.z)[..., :2]  # [K, H, 2] predicted cube, table plane
@@ -130,6 +136,8 @@ class CubePush:
         moved = cube - now  # [K, H, 2] the predicted push
         if self.contact_m > 0:  # the cube stays where it is until the hand first reaches it
             moved = self._touched(ee, now).unsqueeze(-1) * moved
+        if self.hand_pushes:
+            moved = self._along_hand(moved, ee, rollout.points[:, :1, self.ee_index], now)
         cube = now + self.gain * moved
         lateral = safe_norm(ee[..., :2] - (cube - self.behind_m * heading))  # [K, H]
         height = (ee[..., 2] - self.push_z_m - FUNNEL_SLOPE * lateral).abs()  # [K, H] off the funnel
@@ -140,7 +148,8 @@ class CubePush:
             pose = pushing * pose + (1.0 - pushing) * stay
         if rollout.actions.shape[-1] > ARM_DOF:  # the finger gap of the plan's gripper action (both fingers)
             pose = pose + (rollout.actions[..., ARM_DOF].clamp(-1.0, 1.0) + 1.0) * self.gripper_max_m
-        return over_time(safe_norm(cube - goal), self.mode) + self.approach * pose.mean(dim=1)
+        short = (safe_norm(cube - goal) - self.deadband_m).clamp_min(0.0)  # [K, H] beyond the goal region
+        return over_time(short, self.mode) + self.approach * pose.mean(dim=1)
 
     def _touched(self, ee: torch.Tensor, cube_now: torch.Tensor) -> torch.Tensor:
         """[K, H] in [0, 1]: has the hand (ee [K, H, 3]) reached the cube by each step? Soft (CONTACT_SOFTNESS_M)
@@ -148,6 +157,19 @@ class CubePush:
         near = torch.sigmoid((self.contact_m - safe_norm(ee[..., :2] - cube_now)) / CONTACT_SOFTNESS_M)
         low = torch.sigmoid((self.push_z_m + 2 * CUBE_HALF_SIZE - ee[..., 2]) / CONTACT_SOFTNESS_M)
         return torch.cummax(near * low, dim=1).values
+
+    @staticmethod
+    def _along_hand(moved: torch.Tensor, ee: torch.Tensor, ee_start: torch.Tensor,
+                    cube_now: torch.Tensor) -> torch.Tensor:
+        """moved [K, H, 2] -> its part along the hand's travel since the plan's start (ee [K, H, 3], ee_start
+        [K, 1, 3]), none of it backwards, and none while the cube (cube_now [2]) is not ahead of where the hand
+        started (soft, CONTACT_SOFTNESS_M): a retreating hand does not drag the cube along."""
+        start = ee_start[..., :2]  # [K, 1, 2]
+        travel = ee[..., :2] - start  # [K, H, 2]
+        direction = travel / safe_norm(travel).clamp_min(1e-3).unsqueeze(-1)  # unit (shorter when barely moving)
+        ahead = torch.sigmoid(((cube_now - start) * direction).sum(-1) / CONTACT_SOFTNESS_M)  # [K, H]
+        push = (moved * direction).sum(-1).clamp_min(0.0) * ahead  # [K, H] metres along the travel
+        return push.unsqueeze(-1) * direction
 
 
 class Critic:

@@ -58,6 +58,7 @@ COSTS: dict[str, Callable[[CostConfig, CostDeps], Cost]] = {
                                        approach=c.push_approach, behind_m=c.push_behind_m,
                                        push_z_m=c.push_height_m, settle_m=c.push_settle_m,
                                        contact_m=c.push_contact_m, gain=c.push_gain,
+                                       deadband_m=c.push_deadband_m, hand_pushes=c.push_hand_pushes,
                                        gripper_max_m=d.gripper_max_m, mode=c.goal_mode),
     "critic": lambda c, d: Critic(_need(d.critic, "critic", "critic"), c.goal_mode),
     "action_magnitude": lambda c, d: ActionMagnitude(),

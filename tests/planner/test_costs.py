@@ -201,6 +201,43 @@ def test_cube_push_gain_scales_the_predicted_push_after_the_gate():
     assert cost.tolist() == pytest.approx([0.04, 0.1], abs=1e-3)
 
 
+def test_cube_push_goal_is_a_region():
+    # With a 2.5 cm dead band, a cube 1 or 2.5 cm from its goal is done (cost 0); one 5 cm away is 2.5 cm short.
+    push = CubePush(lambda z: z, ee_index=0, approach=0.0, behind_m=0.07, push_z_m=0.05, gripper_max_m=0.0,
+                    deadband_m=0.025, mode="terminal")
+    cubes = [[0.09, 0.0], [0.1, 0.025], [0.05, 0.0]]
+    ctx = dataclasses.replace(_ctx(z_goal=[0.1, 0.0]), z0=torch.zeros(2))
+    cost = push(_rollout([[c] for c in cubes]), ctx)
+    assert cost.tolist() == pytest.approx([0.0, 0.0, 0.025], abs=1e-6)
+
+
+def test_cube_push_credits_only_what_the_hand_pushes():
+    # With hand_pushes only predicted cube motion along the hand's travel, with the cube ahead of where the hand
+    # started, counts (approach 0, no contact gate, last step). Goal (0.1, 0), cube now at (0, 0).
+    push = CubePush(lambda z: z, ee_index=0, approach=0.0, behind_m=0.07, push_z_m=0.05, gripper_max_m=0.0,
+                    hand_pushes=True, mode="terminal")
+    predicted = [[0.03, 0.0], [-0.03, 0.0], [0.03, 0.0], [0.03, 0.0], [0.03, 0.0]]  # the model's cube, per sample
+    points = torch.zeros(5, 2, 1, 3)
+    points[0, :, 0] = torch.tensor([[-0.05, 0.0, 0.05], [-0.02, 0.0, 0.05]])  # behind it, pushing +x: all of it
+    points[1, :, 0] = torch.tensor([[-0.03, 0.0, 0.05], [-0.06, 0.0, 0.05]])  # backing off, cube "follows": none
+    points[2, :, 0] = torch.tensor([[0.05, 0.0, 0.05], [0.02, 0.0, 0.05]])  # ahead of it, shoving it back: none
+    points[3, :, 0] = torch.tensor([[-0.05, -0.03, 0.05], [-0.02, 0.0, 0.05]])  # at 45 degrees: cos 45 of it
+    points[4, :, 0] = torch.tensor([[-0.03, 0.0, 0.05], [-0.03, 0.0, 0.05]])  # still: none
+    points.requires_grad_(True)
+    ctx = dataclasses.replace(_ctx(z_goal=[0.1, 0.0]), z0=torch.zeros(2))
+    rollout = _rollout([[p] for p in predicted], points=points)
+    cost = push(rollout, ctx)
+    # Sample 3: 3 cm projected on (1, 1)/sqrt(2) is 2.12 cm, along that diagonal: the cube ends at (0.015, 0.015).
+    diagonal = math.hypot(0.1 - 0.015, 0.015)
+    assert cost.tolist() == pytest.approx([0.07, 0.1, 0.1, diagonal, 0.1], abs=1e-3)
+    cost.sum().backward()
+    assert torch.isfinite(points.grad).all()  # the still hand (zero travel) too
+    # Without the prior every sample gets the model's whole prediction.
+    loose = CubePush(lambda z: z, ee_index=0, approach=0.0, behind_m=0.07, push_z_m=0.05, gripper_max_m=0.0,
+                     mode="terminal")
+    assert loose(rollout, ctx).tolist() == pytest.approx([0.07, 0.13, 0.07, 0.07, 0.07], abs=1e-6)
+
+
 def test_critic_accepts_n_or_n_by_1():
     critic = Critic(lambda z: z.sum(-1, keepdim=True), "trajectory")
     assert critic(_rollout(Z), _ctx()).tolist() == pytest.approx([2.0, 2.0])  # mean(0, 4) / mean(2, 2)

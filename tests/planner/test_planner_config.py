@@ -57,6 +57,8 @@ def test_elite_fraction_overrides_count():
         (CostConfig, "goal_energy_weight", -1.0),
         (CostConfig, "push_contact_m", -0.01),
         (CostConfig, "push_gain", 0.0),
+        (CostConfig, "push_deadband_m", -0.01),
+        (CostConfig, "push_hand_pushes", 1),
         (GuardrailConfig, "joint_margin_rad", math.inf),
         (GuardrailConfig, "max_joint_vel_rad_s", (1.0,) * 6),
         (GuardrailConfig, "workspace_lo", (1.0, 0.0, 0.0)),
