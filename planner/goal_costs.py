@@ -133,18 +133,19 @@ class CubePush:
         left = safe_norm(goal - now)  # [] the cube's distance to go
         heading = (goal - now) / left.clamp_min(1e-3)  # [2] unit: at the goal the hand rests behind
         ee = rollout.points[:, 1:, self.ee_index]  # [K, H, 3] (step 0 is the current state)
+        hand_now = rollout.points[:, :1, self.ee_index]  # [K, 1, 3]
         moved = cube - now  # [K, H, 2] the predicted push
         if self.contact_m > 0:  # the cube stays where it is until the hand first reaches it
             moved = self._touched(ee, now).unsqueeze(-1) * moved
         if self.hand_pushes:
-            moved = self._along_hand(moved, ee, rollout.points[:, :1, self.ee_index], now)
+            moved = self._along_hand(moved, ee, hand_now, now)
         cube = now + self.gain * moved
         lateral = safe_norm(ee[..., :2] - (cube - self.behind_m * heading))  # [K, H]
         height = (ee[..., 2] - self.push_z_m - FUNNEL_SLOPE * lateral).abs()  # [K, H] off the funnel
         pose = lateral + height  # [K, H]
         if self.settle_m > 0:  # near the goal: stay (hand's distance from where it is now) rather than push
             pushing = (left / self.settle_m).clamp(max=1.0)  # [] 1 far from the goal, 0 at it
-            stay = safe_norm(ee - rollout.points[:, :1, self.ee_index])  # [K, H]
+            stay = safe_norm(ee - hand_now)  # [K, H]
             pose = pushing * pose + (1.0 - pushing) * stay
         if rollout.actions.shape[-1] > ARM_DOF:  # the finger gap of the plan's gripper action (both fingers)
             pose = pose + (rollout.actions[..., ARM_DOF].clamp(-1.0, 1.0) + 1.0) * self.gripper_max_m
