@@ -6,6 +6,7 @@ latent), next to a "nothing moves" baseline (z_h = z_0), so VICReg and EMA model
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -81,20 +82,23 @@ def rollout_errors(model: WorldModel, dataset: WindowDataset, max_windows: int =
             "normalized": [m / max(latent_var, 1e-12) for m in mse]}
 
 
-def fit_probes(model: WorldModel, train: WindowDataset, val: WindowDataset, kind: str = "mlp",
-               max_frames: int = 20_000, seed: int = 0) -> tuple[dict[str, Probe], dict[str, float]]:
+def fit_probes(model: WorldModel, train: WindowDataset | Sequence[WindowDataset],
+               val: WindowDataset | Sequence[WindowDataset], kind: str = "mlp", max_frames: int = 20_000,
+               seed: int = 0) -> tuple[dict[str, Probe], dict[str, float]]:
     """Fit ee_pos and joint_pos probes (and cube_pos, when every episode records it) on frozen latents of `train`
-    frames, evaluate on `val` frames.
+    frames (up to `max_frames` from each dataset), evaluate on `val` frames.
 
     Returns the probes and a report: ee (and cube) error and mean-baseline error in cm, joint mean abs error in rad.
     """
+    trains = list(train) if isinstance(train, (list, tuple)) else [train]
+    vals = list(val) if isinstance(val, (list, tuple)) else [val]
     key = model.cfg.encoder.proprio_key
-    targets = PROBE_TARGETS + tuple(
-        n for n in OPTIONAL_PROBE_TARGETS if all(n in ep for ep in (*train.episodes, *val.episodes)))
+    episodes = [ep for ds in (*trains, *vals) for ep in ds.episodes]
+    targets = PROBE_TARGETS + tuple(n for n in OPTIONAL_PROBE_TARGETS if all(n in ep for ep in episodes))
     keys = ("image", *targets) + (() if key in ("none", *targets) else (key,))
     report: dict[str, float] = {}
     probes: dict[str, Probe] = {}
-    tr, va = frames_of(train, max_frames, keys), frames_of(val, max_frames, keys)
+    tr, va = _frames_of_all(trains, max_frames, keys), _frames_of_all(vals, max_frames, keys)
     z_tr = encode_in_batches(model, tr["image"], None if key == "none" else tr[key])
     z_va = encode_in_batches(model, va["image"], None if key == "none" else va[key])
     for name in targets:
@@ -114,6 +118,12 @@ def fit_probes(model: WorldModel, train: WindowDataset, val: WindowDataset, kind
              f", cube {report['cube_err_cm']:.2f} cm (baseline {report['cube_baseline_cm']:.2f} cm)"
              if "cube_err_cm" in report else "")
     return probes, report
+
+
+def _frames_of_all(datasets: Sequence[WindowDataset], max_frames: int, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """frames_of each dataset (up to `max_frames` from each), concatenated per key."""
+    parts = [frames_of(ds, max_frames, keys) for ds in datasets]
+    return {k: np.concatenate([part[k] for part in parts]) for k in keys}
 
 
 @torch.no_grad()

@@ -14,6 +14,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "collect": ("jepa_mpc.sim.collect", "collect an episode dataset in simulation (parallel, resumable)"),
     "inspect-data": ("jepa_mpc.sim.inspect_data", "verify a dataset's checksums and print its statistics"),
     "train": ("jepa_mpc.models.train", "train the JEPA world model on a collected dataset"),
+    "fit-probes": ("jepa_mpc.models.refit_probes", "refit a trained model's probes on frozen latents of more data"),
     "bench-sim": ("jepa_mpc.sim.bench_sim", "measure physics, env-step and rendering rates of the Panda scene"),
     "bringup": ("jepa_mpc.ros_nodes.bringup", "start the sim or real ROS 2 graph (same nodes and YAML as launch/)"),
     "demo": ("jepa_mpc.ros_nodes.demo", "sim arm + MPC: reach the episode's goal, save a GIF, a plot and a summary"),

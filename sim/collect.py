@@ -41,15 +41,16 @@ def _env(env_id: str, image_size: int):
     return _worker_envs[key]
 
 
-def run_episode(env_id: str, image_size: int, steps: int, seed: int, policy_mix: str):
-    """Roll out one exploration episode; returns (arrays dict in the episode format, policy name)."""
+def run_episode(env_id: str, image_size: int, steps: int, seed: int, policy_mix: str, push_home: bool = False):
+    """Roll out one exploration episode; returns (arrays dict in the episode format, policy name). `push_home`:
+    push episodes take the arm home once the cube is delivered (sim/exploration.py)."""
     from jepa_mpc.sim.exploration import draw_policy_name, make_policy
 
     env = _env(env_id, image_size)
     task = TASK_OF_ENV[env_id]
     rng = np.random.default_rng(seed)
     policy_name = draw_policy_name(rng, task, policy_mix)
-    policy = make_policy(policy_name, rng, task)
+    policy = make_policy(policy_name, rng, task, push_home=push_home)
     obs, info = env.reset(seed=seed)
     frames = {k: [obs[k]] for k in ("image", "joint_pos", "joint_vel", "ee_pos", "ee_quat")}
     actions, success = [], [info["success"]]
@@ -76,9 +77,10 @@ def run_episode(env_id: str, image_size: int, steps: int, seed: int, policy_mix:
     return arrays, policy_name
 
 
-def _collect_one(out: str, index: int, env_id: str, image_size: int, steps: int, seed: int, policy_mix: str):
+def _collect_one(out: str, index: int, env_id: str, image_size: int, steps: int, seed: int, policy_mix: str,
+                 push_home: bool = False):
     s = episode_seed(seed, index)
-    arrays, policy_name = run_episode(env_id, image_size, steps, s, policy_mix)
+    arrays, policy_name = run_episode(env_id, image_size, steps, s, policy_mix, push_home)
     return write_episode(out, index, arrays, seed=s, policy=policy_name)
 
 
@@ -90,6 +92,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image-size", type=int, default=64, help="square camera image size in pixels")
     parser.add_argument("--policy", default="mix", choices=["mix", "random", "reach", "push"],
                         help="exploration policy ('mix' draws one per episode, see sim/exploration.py)")
+    parser.add_argument("--push-home", action="store_true",
+                        help="Push: once the cube is delivered, the scripted push takes the arm home (the data then "
+                             "shows what goal images show: the cube at its goal, the arm at home)")
     parser.add_argument("--workers", type=int, default=0, help="processes (default: CPU count, at most 8)")
     parser.add_argument("--seed", type=int, default=0, help="base seed; episode seeds derive from it")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted collection in --out")
@@ -101,8 +106,8 @@ def _check_or_write_meta(out: pathlib.Path, meta: dict, resume: bool) -> None:
     if meta_path.exists():
         if not resume:
             raise SystemExit(f"{out} already holds a dataset; pass --resume to continue it, or choose a new --out")
-        old = read_dataset_meta(out)
-        keys = ("env_id", "image_size", "steps", "policy", "seed")
+        old = {"push_home": False, **read_dataset_meta(out)}  # datasets from before --push-home lack the key
+        keys = ("env_id", "image_size", "steps", "policy", "seed", "push_home")
         diff = {k: (old.get(k), meta[k]) for k in keys if old.get(k) != meta[k]}
         if diff:
             raise SystemExit(f"--resume with different settings than {meta_path}: {diff}")
@@ -120,13 +125,14 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.episodes < 1:
         raise SystemExit("--episodes must be >= 1")
-    if args.policy == "push" and args.env != "jepa_mpc/PandaPush-v1":
-        raise SystemExit("--policy push needs --env jepa_mpc/PandaPush-v1")
+    if (args.policy == "push" or args.push_home) and args.env != "jepa_mpc/PandaPush-v1":
+        raise SystemExit(f"--{'push-home' if args.push_home else 'policy push'} needs --env jepa_mpc/PandaPush-v1")
     steps = args.steps or MAX_EPISODE_STEPS[args.env]
     out: pathlib.Path = args.out
     (out / "episodes").mkdir(parents=True, exist_ok=True)
     meta = {"format": FORMAT, "version": FORMAT_VERSION, "env_id": args.env, "image_size": args.image_size,
-            "steps": steps, "policy": args.policy, "seed": args.seed, "episodes": args.episodes}
+            "steps": steps, "policy": args.policy, "seed": args.seed, "push_home": args.push_home,
+            "episodes": args.episodes}
     _check_or_write_meta(out, meta, args.resume)
     removed = remove_stale_temps(out / "episodes")
     done = set(complete_indices(out, verify=True))
@@ -141,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
 
     bar = tqdm(total=len(todo), unit="ep", desc="collect", disable=args.no_progress, file=sys.stderr)
     start, successes, by_policy = time.perf_counter(), 0, {}
-    job = (args.env, args.image_size, steps, args.seed, args.policy)
+    job = (args.env, args.image_size, steps, args.seed, args.policy, args.push_home)
     if workers == 1:
         results = (_collect_one(str(out), i, *job) for i in todo)
         pool = None

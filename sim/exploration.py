@@ -6,13 +6,16 @@ goal-directed motion and cube contact:
 - reach: scripted steps of the end effector towards a target (the episode's goal for reach tasks, else a random
   workspace point, re-drawn on arrival; the env's `reach_action`), plus N(0, 0.3^2) action noise.
 - push: move above a point behind the cube (w.r.t. the goal), lower to cube height, push through towards the
-  goal; gripper closed; N(0, 0.2^2) noise. Only for the push task.
+  goal; gripper closed; N(0, 0.2^2) noise. Only for the push task. With `go_home` (`jepa-mpc collect --push-home`),
+  once the cube is at the goal the arm lifts and goes home, so the data shows what a Push goal image shows: the
+  cube at its goal, the arm at home (README, "Push").
 """
 from __future__ import annotations
 
 import numpy as np
 
 from jepa_mpc.sim.arm_control import ACTION_DIM, ARM_DOF
+from jepa_mpc.sim.panda_scene import HOME_QPOS
 
 POLICY_MIXES = {
     "reach": {"random": 0.3, "reach": 0.7},
@@ -66,13 +69,18 @@ PUSH_DONE_M = 0.04
 flip between pushing and repositioning, which knocks the cube away)."""
 
 
+def cube_delivered(env) -> bool:
+    """Is the cube within PUSH_DONE_M of its goal (table plane)?"""
+    return bool(np.linalg.norm(env.goal_pos[:2] - env.cube_pos[:2]) < PUSH_DONE_M)
+
+
 def push_waypoint(env) -> np.ndarray:
     """Next end-effector waypoint [3] of the scripted push: above a point behind the cube (w.r.t. the goal),
     down to the table, then through the cube towards the goal; stay put once the cube is at the goal."""
     cube, goal, ee = env.cube_pos, env.goal_pos, env.ee_pos
-    direction = goal[:2] - cube[:2]
-    if np.linalg.norm(direction) < PUSH_DONE_M:
+    if cube_delivered(env):
         return ee.copy()
+    direction = goal[:2] - cube[:2]
     direction /= max(np.linalg.norm(direction), 1e-6)
     behind = cube[:2] - 0.07 * direction
     lateral_err = np.linalg.norm(ee[:2] - behind)
@@ -85,24 +93,45 @@ def push_waypoint(env) -> np.ndarray:
     return np.r_[cube[:2] + 0.05 * direction, PUSH_EE_Z]
 
 
+RETREAT_Z = 0.12
+"""Going home after a push: first lift the end effector straight up to this height, clear of the cube."""
+
+
+def retreat_action(env) -> np.ndarray:
+    """Arm action [7] after a delivered push: up to RETREAT_Z, then joint by joint towards HOME_QPOS. The lift is
+    taken 2 cm at a time from where the arm is: one step to RETREAT_Z saturated joints, which bent the motion into
+    the push (4 of 10 delivered cubes carried on, 1 of 10 now; an arm still pressing into the table, its targets
+    far ahead of it, can carry the cube on either way)."""
+    step = env.control.max_joint_step_rad
+    ee = env.ee_pos
+    lifted = ee[2] >= RETREAT_Z - 0.01
+    wanted = HOME_QPOS if lifted else env.arm_qpos + env.reach_action(ee + (0.0, 0.0, 0.02)) * step  # 2 cm up
+    return np.clip((wanted - env.joint_targets) / step, -1.0, 1.0)
+
+
 class PushPolicy:
-    """Scripted pushing along `push_waypoint`, gripper closed, with action noise of std `noise`."""
+    """Scripted pushing along `push_waypoint`, gripper closed, with action noise of std `noise`. With `go_home`
+    (data collection), a delivered cube is left for home (`retreat_action`) instead of staying put."""
 
     name = "push"
 
-    def __init__(self, rng: np.random.Generator, noise: float = 0.2) -> None:
+    def __init__(self, rng: np.random.Generator, noise: float = 0.2, go_home: bool = False) -> None:
         self.rng = rng
         self.noise = noise
+        self.go_home = go_home
+        self.delivered = False
 
     def __call__(self, env, obs) -> np.ndarray:
         action = np.zeros(ACTION_DIM)
-        action[:ARM_DOF] = env.reach_action(push_waypoint(env)) + self.noise * self.rng.standard_normal(ARM_DOF)
+        self.delivered = self.delivered or (self.go_home and cube_delivered(env))  # once home-bound, stays so
+        arm = retreat_action(env) if self.delivered else env.reach_action(push_waypoint(env))
+        action[:ARM_DOF] = arm + self.noise * self.rng.standard_normal(ARM_DOF)
         action[ARM_DOF] = -1.0
         return np.clip(action, -1, 1).astype(np.float32)
 
 
-def make_policy(name: str, rng: np.random.Generator, task: str):
-    """Exploration policy by name ('random', 'reach', 'push')."""
+def make_policy(name: str, rng: np.random.Generator, task: str, push_home: bool = False):
+    """Exploration policy by name ('random', 'reach', 'push'); `push_home`: push episodes go home once delivered."""
     if name == "random":
         return RandomPolicy(rng)
     if name == "reach":
@@ -110,7 +139,7 @@ def make_policy(name: str, rng: np.random.Generator, task: str):
     if name == "push":
         if task != "push":
             raise ValueError("the push policy needs the push task (it reads the cube goal)")
-        return PushPolicy(rng)
+        return PushPolicy(rng, go_home=push_home)
     raise ValueError(f"unknown exploration policy {name!r}; valid: random, reach, push")
 
 

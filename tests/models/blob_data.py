@@ -35,12 +35,14 @@ def ee_of(xy: np.ndarray) -> np.ndarray:
     return np.stack([0.45 + 0.2 * x, 0.2 * y, 0.3 + 0.05 * x * y], axis=-1).astype(np.float32)
 
 
-def write_blob_dataset(root: pathlib.Path, episodes: int = 16, steps: int = 24, seed: int = 0) -> pathlib.Path:
-    """A dataset in the real on-disk format: actions[:2] move the blob by 0.15 * a per step."""
+def write_blob_dataset(root: pathlib.Path, episodes: int = 16, steps: int = 24, seed: int = 0,
+                       start: tuple[float, float] = (-0.8, 0.8)) -> pathlib.Path:
+    """A dataset in the real on-disk format: actions[:2] move the blob by 0.15 * a per step from a start drawn
+    uniformly from `start` (each coordinate)."""
     rng = np.random.default_rng(seed)
     for e in range(episodes):
         xy = np.zeros((steps + 1, 2), np.float32)
-        xy[0] = rng.uniform(-0.8, 0.8, 2)
+        xy[0] = rng.uniform(*start, 2)
         action = np.clip(rng.normal(0, 0.6, (steps, A)), -1, 1).astype(np.float32)
         for t in range(steps):
             xy[t + 1] = np.clip(xy[t] + 0.15 * action[t, :2], -0.9, 0.9)

@@ -11,12 +11,14 @@ import time
 import numpy as np
 import pytest
 
+from jepa_mpc.models.atomic_io import atomic_write_json
 from jepa_mpc.models.data import WindowDataset, split_episodes
 from jepa_mpc.models.episodes import (
     CorruptEpisodeError,
     complete_indices,
     episode_paths,
     load_episode,
+    read_dataset_meta,
     read_info,
 )
 from jepa_mpc.ros_nodes.cli import main
@@ -102,6 +104,29 @@ def test_existing_dataset_needs_resume_and_same_settings(tiny_reach_dataset):
         _collect(tiny_reach_dataset, 3, seed=7)
     with pytest.raises(SystemExit, match="different settings"):
         _collect(tiny_reach_dataset, 3, "--resume", seed=8)
+
+
+def test_push_home_is_for_push_recorded_and_kept_on_resume(tmp_path):
+    """--push-home changes what push episodes record, so a dataset says whether it was on, and a resume cannot
+    switch it; datasets from before the flag count as collected without it."""
+    def collect_push(out, *extra):
+        return main(["collect", "--env", "jepa_mpc/PandaPush-v1", "--episodes", "1", "--steps", "2", "--out",
+                     str(out), "--workers", "1", "--no-progress", *extra])
+
+    with pytest.raises(SystemExit, match="--push-home needs --env jepa_mpc/PandaPush-v1"):
+        _collect(tmp_path / "reach", 1, "--push-home")
+    assert collect_push(tmp_path / "home", "--push-home") == 0
+    assert read_dataset_meta(tmp_path / "home")["push_home"] is True
+    with pytest.raises(SystemExit, match="push_home"):
+        collect_push(tmp_path / "home", "--resume")
+    old = tmp_path / "old"  # a dataset collected before the flag existed
+    assert collect_push(old) == 0
+    meta = read_dataset_meta(old)
+    del meta["push_home"]
+    atomic_write_json(old / "dataset.json", meta)
+    assert collect_push(old, "--resume") == 0
+    with pytest.raises(SystemExit, match="push_home"):
+        collect_push(old, "--resume", "--push-home")
 
 
 def test_killed_collection_process_resumes_without_loss(tmp_path):

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import jepa_mpc.sim  # noqa: F401
-from jepa_mpc.sim.exploration import PushPolicy
+from jepa_mpc.sim.exploration import PushPolicy, make_policy
+from jepa_mpc.sim.panda_scene import HOME_QPOS
 
 
 def _solve(env_id, policy_fn, seed, steps):
@@ -44,6 +45,27 @@ def test_scripted_push_moves_cube_to_goal_and_leaves_it_there(seed):
     start, trace, tol = _solve("jepa_mpc/PandaPush-v1", push, seed, 100)
     assert not start
     assert trace[-1][0], f"final distance {trace[-1][1]:.3f} m (closest {min(d for _, d, _ in trace):.3f} m)"
+
+
+def test_exploration_push_delivers_the_cube_then_goes_home():
+    """Push goal images show the cube at its goal and the arm at home; the data must show that too, or the cube
+    probe misreads goals far from where cubes start (2-6 cm off, README "Push"). So with --push-home, after a
+    delivered push the collection's policy takes the arm home, and the cube mostly stays delivered."""
+    env = gymnasium.make("jepa_mpc/PandaPush-v1")
+    u = env.unwrapped
+    delivered, stayed = 0, 0
+    for seed in range(100, 110):
+        push = make_policy("push", np.random.default_rng(seed), "push", push_home=True)  # collect --push-home
+        obs, info = env.reset(seed=seed)
+        for _ in range(100):
+            obs, _, _, _, info = env.step(push(u, obs))
+        if push.delivered:
+            delivered += 1
+            stayed += info["success"]
+            assert np.abs(u.arm_qpos - HOME_QPOS).max() < 0.05, f"seed {seed}: arm not home"
+    env.close()
+    assert delivered >= 8
+    assert stayed >= delivered - 2, f"{delivered - stayed} of {delivered} delivered cubes knocked out on the way home"
 
 
 def test_random_actions_rarely_solve_reach():
