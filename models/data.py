@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from jepa_mpc.models.episodes import OPTIONAL_ARRAYS, complete_indices, load_episode, read_dataset_meta
+from jepa_mpc.models.episodes import OPTIONAL_ARRAYS, complete_indices, load_episode, read_dataset_meta, read_info
 
 WINDOW_KEYS_OBS = ("image", "joint_pos", "joint_vel", "ee_pos")
 
@@ -76,3 +76,12 @@ def split_episodes(root: str | pathlib.Path, val_fraction: float = 0.1, seed: in
     if val_fraction > 0 and len(indices) > 1:
         n_val = max(1, n_val)
     return sorted(indices[n_val:].tolist()), sorted(indices[:n_val].tolist())
+
+
+def held_out_windows(root: str | pathlib.Path, episodes: Sequence[int], horizon: int) -> WindowDataset:
+    """Windows of `horizon` steps over the held-out `episodes` (shorter if an episode is: every one contributes),
+    for the rollout error and the push response; episode lengths come from the sidecars, not the arrays."""
+    if not episodes:
+        raise ValueError(f"{root}: no held-out episodes (a dataset needs at least 2 complete episodes)")
+    shortest = min(read_info(root, i).num_steps for i in episodes)
+    return WindowDataset(root, min(horizon, shortest), episodes)

@@ -15,7 +15,7 @@ import pathlib
 
 from jepa_mpc.models.atomic_io import atomic_write_json
 from jepa_mpc.models.checkpoint import checkpoint_paths, load_checkpoint, read_checkpoint_meta, save_checkpoint
-from jepa_mpc.models.data import WindowDataset, split_episodes
+from jepa_mpc.models.data import WindowDataset, held_out_windows, split_episodes
 from jepa_mpc.models.evaluation import fit_probes, push_response
 from jepa_mpc.models.run_state import dataset_fingerprint
 from jepa_mpc.models.world_model import WorldModel
@@ -42,9 +42,8 @@ def refit_probes(checkpoint: str | pathlib.Path, data: list[str | pathlib.Path],
     model = model.with_probes(probes)
     metrics = {**(meta.get("metrics") or {}), "probes": report,
                "probe_data": [dataset_fingerprint(root) for root in data]}
-    first = vals[0]
-    horizon = min(int(train_cfg.get("eval_horizon", 10)), min(ep["action"].shape[0] for ep in first.episodes))
-    response = push_response(model, WindowDataset(data[0], horizon, first.episode_indices))
+    horizon = int(train_cfg.get("eval_horizon", 10))
+    response = push_response(model, held_out_windows(data[0], vals[0].episode_indices, horizon))
     if response is not None:
         metrics["push_response"] = response
     else:

@@ -35,7 +35,7 @@ from jepa_mpc.models.config import (
     config_to_dict,
     given_arguments,
 )
-from jepa_mpc.models.data import WindowDataset, split_episodes
+from jepa_mpc.models.data import WindowDataset, held_out_windows, split_episodes
 from jepa_mpc.models.device import resolve_device
 from jepa_mpc.models.episodes import complete_indices, load_episode
 from jepa_mpc.models.evaluation import fit_probes, frames_of, push_response, rollout_errors
@@ -71,8 +71,7 @@ def train(cfg: TrainConfig, model_cfg: WorldModelConfig, *, resume: bool = False
     fingerprint = dataset_fingerprint(cfg.data)
     train_eps, val_eps = split_episodes(cfg.data, cfg.val_fraction, cfg.seed)
     train_ds = WindowDataset(cfg.data, cfg.rollout_steps, train_eps, progress=main and cfg.progress)
-    shortest_val = min(ep["action"].shape[0] for ep in WindowDataset(cfg.data, 1, val_eps).episodes)
-    val_ds = WindowDataset(cfg.data, min(cfg.eval_horizon, shortest_val), val_eps)
+    val_ds = held_out_windows(cfg.data, val_eps, cfg.eval_horizon)
     _check_data(model_cfg, train_ds)
 
     objective = JepaObjective(model_cfg, cfg, aux_state_dim=_aux_state_dim(cfg, train_ds))

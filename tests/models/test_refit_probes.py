@@ -20,9 +20,9 @@ def _probe_state(model) -> dict[str, torch.Tensor]:
 def _ee_error_cm(model, root) -> float:
     """Mean ee_pos probe error (cm) over the held-out episodes of the dataset at `root`."""
     _, val = split_episodes(root, 0.25, 0)
-    frames = [ep for ep in WindowDataset(root, 1, val).episodes]
-    image = torch.as_tensor(np.concatenate([ep["image"] for ep in frames]))
-    ee = torch.as_tensor(np.concatenate([ep["ee_pos"] for ep in frames]))
+    episodes = WindowDataset(root, 1, val).episodes
+    image = torch.as_tensor(np.concatenate([ep["image"] for ep in episodes]))
+    ee = torch.as_tensor(np.concatenate([ep["ee_pos"] for ep in episodes]))
     return float(100 * (model.probe("ee_pos", model.encode(image)) - ee).norm(dim=-1).mean())
 
 
