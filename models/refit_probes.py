@@ -32,18 +32,18 @@ def refit_probes(checkpoint: str | pathlib.Path, data: list[str | pathlib.Path],
     train_cfg = meta.get("train_config") or {}
     seed, val_fraction = int(train_cfg.get("seed", 0)), float(train_cfg.get("val_fraction", 0.1))
     kind = kind or train_cfg.get("probe_kind", "mlp")
+    horizon = int(train_cfg.get("eval_horizon", 10))
     model = load_checkpoint(checkpoint, device=device)
     trains, vals = [], []
     for root in data:
         train_eps, val_eps = split_episodes(root, val_fraction, seed)
         trains.append(WindowDataset(root, 1, train_eps, progress=progress))
-        vals.append(WindowDataset(root, 1, val_eps))
+        vals.append(held_out_windows(root, val_eps, horizon))  # probe frames, and push-response windows
     probes, report = fit_probes(model, trains, vals, kind=kind, seed=seed)
     model = model.with_probes(probes)
     metrics = {**(meta.get("metrics") or {}), "probes": report,
                "probe_data": [dataset_fingerprint(root) for root in data]}
-    horizon = int(train_cfg.get("eval_horizon", 10))
-    response = push_response(model, held_out_windows(data[0], vals[0].episode_indices, horizon))
+    response = push_response(model, vals[0])
     if response is not None:
         metrics["push_response"] = response
     else:
