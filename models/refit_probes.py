@@ -16,8 +16,10 @@ import pathlib
 from jepa_mpc.models.atomic_io import atomic_write_json
 from jepa_mpc.models.checkpoint import checkpoint_paths, load_checkpoint, read_checkpoint_meta, save_checkpoint
 from jepa_mpc.models.data import WindowDataset, held_out_windows, split_episodes
+from jepa_mpc.models.episodes import CorruptEpisodeError, read_dataset_meta
 from jepa_mpc.models.evaluation import fit_probes, push_response
 from jepa_mpc.models.run_state import dataset_fingerprint
+from jepa_mpc.models.shipped import resolve_checkpoint
 from jepa_mpc.models.world_model import WorldModel
 
 log = logging.getLogger(__name__)
@@ -72,11 +74,15 @@ def run(args: argparse.Namespace) -> int:
     weights, _ = checkpoint_paths(args.out)
     if weights.exists():
         raise SystemExit(f"jepa-mpc fit-probes: {weights} already exists; choose a new --out")
-    if not checkpoint_paths(args.checkpoint)[1].is_file():
-        raise SystemExit(f"jepa-mpc fit-probes: no checkpoint at {args.checkpoint}")
+    try:
+        resolve_checkpoint(args.checkpoint)
+    except FileNotFoundError as exc:
+        raise SystemExit(f"jepa-mpc fit-probes: no checkpoint at {args.checkpoint} ({exc})") from exc
     for root in args.data:
-        if not (root / "dataset.json").is_file():
-            raise SystemExit(f"jepa-mpc fit-probes: {root} is not a dataset (no dataset.json)")
+        try:
+            read_dataset_meta(root)
+        except (FileNotFoundError, CorruptEpisodeError) as exc:
+            raise SystemExit(f"jepa-mpc fit-probes: {root} is not a dataset ({exc})") from exc
     _, metrics, path = refit_probes(args.checkpoint, args.data, args.out, kind=args.probe_kind, device=args.device,
                                     progress=not args.no_progress)
     response = metrics.get("push_response", {}).get("ratio")
