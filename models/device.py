@@ -27,3 +27,9 @@ def resolve_device(spec: str | torch.device = "auto", local_rank: int | None = N
             raise RuntimeError(f"device cuda:{index} requested but only {torch.cuda.device_count()} GPU(s) visible")
         return torch.device("cuda", index)
     raise ValueError(f"unknown device {spec!r}; expected 'auto', 'cpu', 'cuda' or 'cuda:N'")
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for queued GPU work (a host sync for honest stage timings); a no-op on the CPU."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)

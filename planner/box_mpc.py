@@ -1,8 +1,8 @@
 """Receding-horizon MPC for arms commanded by bounded actions (torques) with no known kinematics.
 
 The sibling of planner/mpc.py's RecedingHorizonMPC for e.g. the dm_control Reacher: the same optimisers
-(CEM, gradient, hybrid) and cost terms, a BoxPlanProblem with latent-only rollouts instead of Panda
-kinematics, and the ActionBoxFilter (finite and inside the action box) instead of the Panda safety filter.
+(CEM, gradient, hybrid) and cost terms, a BoxPlanProblem with latent-only rollouts instead of a Robot's
+kinematics, and the ActionBoxFilter (finite and inside the action box) instead of the arm's safety filter.
 Such an arm has no Cartesian guardrails, so its only guardrail violation is a command outside the box or
 non-finite, which the filter makes impossible. The hold plan is the filter's hold action (zero torque by
 default). MPCConfig's `arm` and `max_retries` do not apply: no joint targets are integrated, and with no
@@ -20,10 +20,10 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
+from jepa_mpc.models.device import resolve_device, synchronize
 from jepa_mpc.planner.box_filter import ActionBoxConfig, ActionBoxFilter, BoxCommand, BoxReport
 from jepa_mpc.planner.box_problem import BoxPlanProblem, build_box_cost_stack
 from jepa_mpc.planner.config import CostConfig, MPCConfig
-from jepa_mpc.planner.device import resolve_device, synchronize
 from jepa_mpc.planner.goal_costs import LatentFn
 from jepa_mpc.planner.goal_state import GoalLatentState, valid_image
 from jepa_mpc.planner.protocols import WorldModelLike
@@ -83,7 +83,7 @@ class BoxActionMPC(GoalLatentState, SolverMixin):
         """Wire costs, optimiser and the action-box filter (default box: [-1, 1]^A)."""
         device = resolve_device(cfg.device)
         box = box if box is not None else ActionBoxConfig.symmetric(int(world_model.action_dim))
-        stack = build_box_cost_stack(costs, probe=probe, critic=critic)
+        stack = build_box_cost_stack(costs, probe=probe, critic=critic, action_dim=int(world_model.action_dim))
         problem = BoxPlanProblem(world_model, stack, device, control_period_s, compile=cfg.compile)
         return cls(problem, cfg, ActionBoxFilter(box))
 

@@ -29,16 +29,17 @@ KINEMATIC_COSTS = frozenset({"pose_fk"})
 
 
 def build_box_cost_stack(
-    costs: CostConfig, *, probe: LatentFn | None = None, critic: LatentFn | None = None
+    costs: CostConfig, *, probe: LatentFn | None = None, critic: LatentFn | None = None, action_dim: int = 0
 ) -> CostStack:
-    """The configured cost terms with their weights and no guardrail constraints."""
+    """The configured cost terms with their weights and no guardrail constraints. Every one of the `action_dim`
+    action entries is a command (no joint steps, no gripper entry)."""
     kinematic = sorted(KINEMATIC_COSTS.intersection(costs.terms))
     if kinematic:
         raise ValueError(
             f"cost terms {kinematic} need arm kinematics; without an arm model plan to a goal latent "
             "(goal_energy) or through a learned probe (pose_probe)"
         )
-    deps = CostDeps(ee_index=-1, probe=probe, critic=critic)
+    deps = CostDeps(ee_index=-1, dof=action_dim, probe=probe, critic=critic)
     return CostStack([(costs.weight(n), build_cost(n, costs, deps)) for n in costs.terms], [])
 
 
@@ -74,12 +75,13 @@ class BoxPlanProblem(PlanProblem):
         *,
         compile: bool = False,
     ) -> None:
-        # Deliberately not PlanProblem.__init__: that one wires Panda kinematics, which this problem has none of.
+        # Deliberately not PlanProblem.__init__: that one wires a Robot's kinematics, which this problem has none of.
         if stack.constraints:
             raise ValueError("an arm-less problem has no guardrail constraints (the action box is the only bound)")
         self.world_model, self.stack = world_model, stack
         self.kinematics, self.arm = None, None
         self.action_dim = int(world_model.action_dim)
+        self.dof = 0  # no arm joints: the actions are the commands themselves
         self.device = device
         rollout_fn = world_model.rollout
         if compile:

@@ -13,8 +13,8 @@ import time
 
 import torch
 
+from jepa_mpc.models.device import synchronize
 from jepa_mpc.planner.config import CEMConfig
-from jepa_mpc.planner.device import synchronize
 from jepa_mpc.planner.objective import Objective
 from jepa_mpc.planner.types import PlanResult, PlanStatus
 

@@ -12,11 +12,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from jepa_mpc.sim.arm_control import ArmControlConfig
-
-# Franka Panda datasheet limits (frankaemika.github.io/docs/control_parameters.html), joints 1..7.
-FRANKA_MAX_JOINT_VEL_RAD_S = (2.175, 2.175, 2.175, 2.175, 2.61, 2.61, 2.61)
-FRANKA_MAX_JOINT_ACC_RAD_S2 = (15.0, 7.5, 10.0, 12.5, 15.0, 20.0, 20.0)
+from jepa_mpc.robots.arm_control import ArmControlConfig
+from jepa_mpc.robots.check_points import CheckPoint
 
 OPTIMIZERS = ("cem", "gradient", "hybrid")
 DEVICES = ("auto", "cpu", "cuda")
@@ -53,6 +50,17 @@ def _choice(owner: str, name: str, value: object, choices: Sequence[str]) -> str
     if value not in choices:
         raise ValueError(f"{owner}.{name} must be one of {list(choices)}, got {value!r}")
     return str(value)
+
+
+def _joint_vector(owner: str, name: str, value: object) -> tuple[float, ...]:
+    """One finite number per arm joint (the length is checked against a Robot when the config is applied)."""
+    try:
+        values = tuple(float(v) for v in value)  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        raise ValueError(f"{owner}.{name} must be one number per arm joint, got {value!r}") from None
+    if not values or not all(math.isfinite(v) for v in values):
+        raise ValueError(f"{owner}.{name} must be finite numbers, one per arm joint, got {value!r}")
+    return values
 
 
 def _vector(owner: str, name: str, value: object, length: int) -> tuple[float, ...]:
@@ -109,51 +117,27 @@ class SpeedZone:
         _non_negative("SpeedZone", "max_speed_m_s", self.max_speed_m_s)
 
 
-@dataclasses.dataclass(frozen=True)
-class CheckPoint:
-    """Arm point checked against keep-out zones and the table (`offset` in a site/body frame)."""
-
-    name: str
-    frame: str
-    """MJCF site name or body name (a site is tried first)."""
-    offset: tuple[float, float, float] = (0.0, 0.0, 0.0)
-    radius: float = 0.0
-    """Clearance the point must keep from keep-out zones and the table (metres)."""
-
-    def __post_init__(self) -> None:
-        if not self.name or not self.frame:
-            raise ValueError(
-                f"CheckPoint.name and .frame must be non-empty, got {self.name!r} / {self.frame!r}"
-            )
-        _vector("CheckPoint", "offset", self.offset, 3)
-        _non_negative("CheckPoint", "radius", self.radius)
-
-
-# EE site, hand centre, wrist (link7 origin), forearm midpoint (half of link5's offset in link4), elbow.
-DEFAULT_CHECK_POINTS = (
-    CheckPoint("ee", "end_effector", (0.0, 0.0, 0.0), 0.0),
-    CheckPoint("hand", "panda0_link7", (0.0, 0.0, 0.107), 0.06),
-    CheckPoint("wrist", "panda0_link7", (0.0, 0.0, 0.0), 0.06),
-    CheckPoint("forearm", "panda0_link4", (-0.04125, 0.192, 0.0), 0.06),
-    CheckPoint("elbow", "panda0_link4", (0.0, 0.0, 0.0), 0.07),
-)
-
-
 # ------------------------------------------------------------------------------------------ guardrails
 
 
 @dataclasses.dataclass(frozen=True)
 class GuardrailConfig:
-    """Hard limits on the joint trajectory implied by the actions (planner) and on commands (filter)."""
+    """Hard limits on the joint trajectory implied by the actions (planner) and on commands (filter).
+
+    Joint-space values are per arm joint in the robot's model convention; None takes the robot's description.
+    The points checked (the tool point and the check spheres) come from the Robot, not from here.
+    """
 
     joint_lower: tuple[float, ...] | None = None
-    """Joint position lower limits (rad); None means the MJCF range."""
+    """Joint position lower limits (rad); None means the description's range (a limit outside it is ignored)."""
     joint_upper: tuple[float, ...] | None = None
-    """Joint position upper limits (rad); None means the MJCF range."""
+    """Joint position upper limits (rad); None means the description's range."""
     joint_margin_rad: float = 0.02
     """The limits are tightened by this much on both sides."""
-    max_joint_vel_rad_s: tuple[float, ...] = FRANKA_MAX_JOINT_VEL_RAD_S
-    max_joint_acc_rad_s2: tuple[float, ...] = FRANKA_MAX_JOINT_ACC_RAD_S2
+    max_joint_vel_rad_s: tuple[float, ...] | None = None
+    """Joint speed limits; None: the robot's (its description's, or its preset's datasheet values)."""
+    max_joint_acc_rad_s2: tuple[float, ...] | None = None
+    """Joint acceleration limits; None: the robot's."""
     workspace_lo: tuple[float, float, float] = (-0.3, -0.8, 0.0)
     """End-effector workspace box, lower corner (world frame, metres)."""
     workspace_hi: tuple[float, float, float] = (0.9, 0.8, 1.2)
@@ -161,11 +145,8 @@ class GuardrailConfig:
     """Zones no check point may enter (with its radius), e.g. a person zone."""
     table_z_m: float = 0.0
     table_margin_m: float = 0.01
-    """Every check point stays this far (plus its radius) above the table top."""
+    """Every table-checked point stays this far (plus its radius) above the table top."""
     speed_zones: tuple[SpeedZone, ...] = ()
-    check_points: tuple[CheckPoint, ...] = DEFAULT_CHECK_POINTS
-    ee_point: str = "ee"
-    """Name of the check point that is the end effector (workspace box, speed zones, pose goals)."""
     plan_slack: float = 1e-3
     """Planner limits are tightened by this (m or rad) so float32 plans pass the float64 filter."""
 
@@ -173,21 +154,19 @@ class GuardrailConfig:
         owner = "GuardrailConfig"
         for name in ("joint_lower", "joint_upper"):
             if getattr(self, name) is not None:
-                _vector(owner, name, getattr(self, name), 7)
-        if (
-            self.joint_lower is not None
-            and self.joint_upper is not None
-            and not all(lo < hi for lo, hi in zip(self.joint_lower, self.joint_upper, strict=True))
+                _joint_vector(owner, name, getattr(self, name))
+        if self.joint_lower is not None and self.joint_upper is not None and (
+            len(self.joint_lower) != len(self.joint_upper)
+            or not all(lo < hi for lo, hi in zip(self.joint_lower, self.joint_upper, strict=True))
         ):
             raise ValueError(
                 f"{owner}.joint_lower must be < joint_upper, got {self.joint_lower} / {self.joint_upper}"
             )
         _non_negative(owner, "joint_margin_rad", self.joint_margin_rad)
         for name in ("max_joint_vel_rad_s", "max_joint_acc_rad_s2"):
-            if not all(v > 0 for v in _vector(owner, name, getattr(self, name), 7)):
-                raise ValueError(
-                    f"{owner}.{name} must be 7 positive numbers, got {getattr(self, name)!r}"
-                )
+            values = getattr(self, name)
+            if values is not None and not all(v > 0 for v in _joint_vector(owner, name, values)):
+                raise ValueError(f"{owner}.{name} must be positive numbers, got {values!r}")
         lo, hi = (
             _vector(owner, "workspace_lo", self.workspace_lo, 3),
             _vector(owner, "workspace_hi", self.workspace_hi, 3),
@@ -205,34 +184,81 @@ class GuardrailConfig:
                 raise ValueError(f"{owner}.speed_zones entries must be SpeedZone, got {zone!r}")
         _finite(owner, "table_z_m", self.table_z_m)
         _non_negative(owner, "table_margin_m", self.table_margin_m)
-        names = [p.name for p in self.check_points]
-        if not names or len(set(names)) != len(names):
-            raise ValueError(f"{owner}.check_points must be non-empty with unique names, got {names}")
-        if self.ee_point not in names:
-            raise ValueError(f"{owner}.ee_point must name a check point {names}, got {self.ee_point!r}")
         _non_negative(owner, "plan_slack", self.plan_slack)
 
-    def joint_limits(
-        self, mjcf_lower: np.ndarray, mjcf_upper: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Effective (lower, upper) [7]: configured limits within the MJCF range, minus the margin."""
-        lower = np.asarray(mjcf_lower, dtype=np.float64).copy()
-        upper = np.asarray(mjcf_upper, dtype=np.float64).copy()
-        if self.joint_lower is not None:
-            lower = np.maximum(lower, self.joint_lower)
-        if self.joint_upper is not None:
-            upper = np.minimum(upper, self.joint_upper)
-        lower, upper = lower + self.joint_margin_rad, upper - self.joint_margin_rad
-        if not np.all(lower < upper):
-            raise ValueError(
-                f"GuardrailConfig joint limits are empty after the margin: {lower} / {upper}"
-            )
-        return lower, upper
+    def for_robot(self, robot) -> ArmGuardrails:
+        """These limits applied to one Robot (raises ValueError when a joint vector has the wrong length)."""
+        return ArmGuardrails.build(self, robot)
 
-    @property
-    def ee_index(self) -> int:
-        """Index of the end-effector point in check_points."""
-        return [p.name for p in self.check_points].index(self.ee_point)
+
+def workspace_for(robot) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+    """The workspace box a cell gets when nobody configured one: for the embedded Panda GuardrailConfig's documented
+    default; for any other arm, with R its reach (robot.reach_m), the axis-aligned box around base + R x [-0.35,
+    1.05] along the base's forward axis and R x [-0.9, 0.9] across it, from the table (the base's height) to R above
+    the shoulder (for the Panda this rule gives about the documented box)."""
+    if robot.cfg.description == "panda" and robot.cfg.base_pos == (0.0, 0.0, 0.0):
+        g = GuardrailConfig()
+        return g.workspace_lo, g.workspace_hi
+    yaw = robot.cfg.base_rpy[2]
+    forward, side = np.array([math.cos(yaw), math.sin(yaw)]), np.array([-math.sin(yaw), math.cos(yaw)])
+    r, base = robot.reach_m, np.asarray(robot.cfg.base_pos, dtype=np.float64)
+    corners = np.array([base[:2] + r * (a * forward + b * side) for a in (-0.35, 1.05) for b in (-0.9, 0.9)])
+    lo, hi = corners.min(axis=0), corners.max(axis=0)
+    top = float(robot.shoulder[2]) + r
+    return (float(lo[0]), float(lo[1]), float(base[2])), (float(hi[0]), float(hi[1]), top)
+
+
+def guardrails_for(robot, **overrides) -> GuardrailConfig:
+    """GuardrailConfig for a robot's cell: its derived workspace (workspace_for) and the table at the base's height,
+    then any overrides."""
+    lo, hi = workspace_for(robot)
+    values = {"workspace_lo": lo, "workspace_hi": hi, "table_z_m": float(robot.cfg.base_pos[2])}
+    return GuardrailConfig(**{**values, **overrides})
+
+
+@dataclasses.dataclass(frozen=True)
+class ArmGuardrails:
+    """A GuardrailConfig applied to one Robot: the per-joint and per-point numbers every check uses."""
+
+    lower: np.ndarray
+    """[J] effective joint limits: the configured ones within the description's range, minus the margin."""
+    upper: np.ndarray
+    description_lower: np.ndarray
+    """[J] the description's range (the clamp in the action semantics)."""
+    description_upper: np.ndarray
+    max_velocity: np.ndarray  # [J]
+    max_acceleration: np.ndarray  # [J]
+    check_points: tuple[CheckPoint, ...]
+    """The tool point first (index 0), then the check spheres."""
+    radii: np.ndarray  # [P]
+    table_mask: np.ndarray  # [P] bool: the table clearance applies
+
+    ee_index = 0
+
+    @classmethod
+    def build(cls, g: GuardrailConfig, robot) -> ArmGuardrails:
+        owner, dof = f"GuardrailConfig for {robot.name}", robot.dof
+
+        def joint_vector(name: str, default: np.ndarray) -> np.ndarray:
+            value = getattr(g, name)
+            if value is None:
+                return np.asarray(default, dtype=np.float64).copy()
+            if len(value) != dof:
+                raise ValueError(f"{owner}: {name} has {len(value)} values for {dof} arm joints "
+                                 f"{list(robot.joint_names)}")
+            return np.asarray(value, dtype=np.float64)
+
+        lower = np.maximum(robot.lower, joint_vector("joint_lower", robot.lower)) + g.joint_margin_rad
+        upper = np.minimum(robot.upper, joint_vector("joint_upper", robot.upper)) - g.joint_margin_rad
+        if not np.all(lower < upper):
+            raise ValueError(f"{owner}: joint limits are empty after the margin: {lower} / {upper}")
+        points = tuple(robot.check_points)
+        return cls(
+            lower=lower, upper=upper, description_lower=robot.lower.copy(), description_upper=robot.upper.copy(),
+            max_velocity=joint_vector("max_joint_vel_rad_s", robot.max_velocity),
+            max_acceleration=joint_vector("max_joint_acc_rad_s2", robot.max_acceleration),
+            check_points=points, radii=np.array([p.radius for p in points]),
+            table_mask=np.array([p.table_check for p in points]))
 
 
 # --------------------------------------------------------------------------------------------- costs
@@ -275,6 +301,8 @@ class CostConfig:
     """cube_push: the goal is a region of this radius (half the 5 cm success radius): the cube's distance counts
     only beyond it, so a delivered cube is left alone. Seed 2's 50 Push goals, before `push_hand_pushes`: 34 with
     2.5 cm, 30 without, 21 with 3.5 cm (the cube then stopped short of the success radius)."""
+    push_cube_half_m: float = 0.025
+    """cube_push: the cube's half size (the contact gate's height)."""
     push_hand_pushes: bool = True
     """cube_push: count only the part of the predicted push along the hand's travel, while the cube is ahead of
     the hand (a hand pushes, never pulls). Without it the planner picked plans whose predicted cube slid toward
@@ -291,7 +319,8 @@ class CostConfig:
             _choice(owner, "terms", term, COST_NAMES)
         for term in COST_NAMES:
             _non_negative(owner, f"{term}_weight", getattr(self, f"{term}_weight"))
-        for name in ("push_approach", "push_behind_m", "push_settle_m", "push_contact_m", "push_deadband_m"):
+        for name in ("push_approach", "push_behind_m", "push_settle_m", "push_contact_m", "push_deadband_m",
+                     "push_cube_half_m"):
             _non_negative(owner, name, getattr(self, name))
         _finite(owner, "push_height_m", self.push_height_m)
         _positive(owner, "push_gain", self.push_gain)
@@ -384,7 +413,7 @@ class MPCConfig:
     """The receding-horizon loop: optimiser choice, horizon, retries, time budget, device."""
 
     optimizer: str = "cem"
-    horizon: int = 10
+    horizon: int = 20
     cem: CEMConfig = CEMConfig()
     gradient: GradientConfig = GradientConfig()
     max_retries: int = 1
@@ -461,8 +490,6 @@ class SafetyConfig:
         _non_negative(owner, "max_tracking_error_rad", self.max_tracking_error_rad)
         _int_at_least(owner, "speed_scale_attempts", self.speed_scale_attempts, 0)
 
-    @property
-    def max_step_rad(self) -> np.ndarray:
-        """Per-joint bound on one command step [7]: the action step, tightened by the velocity limit."""
-        vel_step = np.asarray(self.guardrails.max_joint_vel_rad_s) * self.arm.control_period_s
-        return np.minimum(self.arm.max_joint_step_rad, vel_step)
+    def max_step_rad(self, max_velocity: np.ndarray) -> np.ndarray:
+        """Per-joint bound on one command step [J]: the action step, tightened by the velocity limit [J]."""
+        return np.minimum(self.arm.max_joint_step_rad, np.asarray(max_velocity) * self.arm.control_period_s)

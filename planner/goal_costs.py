@@ -10,8 +10,6 @@ from collections.abc import Callable
 import torch
 
 from jepa_mpc.planner.types import PlanContext, Rollout
-from jepa_mpc.sim.arm_control import ARM_DOF
-from jepa_mpc.sim.panda_scene import CUBE_HALF_SIZE
 
 LatentFn = Callable[[torch.Tensor], torch.Tensor]
 
@@ -120,9 +118,10 @@ class CubePush:
     requires = frozenset({"z_goal"})
 
     def __init__(self, probe: LatentFn, ee_index: int, *, approach: float, behind_m: float, push_z_m: float,
-                 gripper_max_m: float, settle_m: float = 0.0, contact_m: float = 0.0, gain: float = 1.0,
-                 deadband_m: float = 0.0, hand_pushes: bool = False, mode: str = "terminal") -> None:
-        self.probe, self.ee_index, self.mode = probe, ee_index, mode
+                 gripper_max_m: float, dof: int, cube_half_m: float, settle_m: float = 0.0, contact_m: float = 0.0,
+                 gain: float = 1.0, deadband_m: float = 0.0, hand_pushes: bool = False,
+                 mode: str = "terminal") -> None:
+        self.probe, self.ee_index, self.mode, self.dof, self.cube_half_m = probe, ee_index, mode, dof, cube_half_m
         self.approach, self.behind_m, self.push_z_m, self.gripper_max_m = approach, behind_m, push_z_m, gripper_max_m
         self.settle_m, self.contact_m, self.deadband_m = settle_m, contact_m, deadband_m
         self.gain, self.hand_pushes = gain, hand_pushes
@@ -147,8 +146,8 @@ class CubePush:
             pushing = (left / self.settle_m).clamp(max=1.0)  # [] 1 far from the goal, 0 at it
             stay = safe_norm(ee - hand_now)  # [K, H]
             pose = pushing * pose + (1.0 - pushing) * stay
-        if rollout.actions.shape[-1] > ARM_DOF:  # the finger gap of the plan's gripper action (both fingers)
-            pose = pose + (rollout.actions[..., ARM_DOF].clamp(-1.0, 1.0) + 1.0) * self.gripper_max_m
+        if rollout.actions.shape[-1] > self.dof:  # the finger gap of the plan's gripper action (both fingers)
+            pose = pose + (rollout.actions[..., self.dof].clamp(-1.0, 1.0) + 1.0) * self.gripper_max_m
         short = (safe_norm(cube - goal) - self.deadband_m).clamp_min(0.0)  # [K, H] beyond the goal region
         return over_time(short, self.mode) + self.approach * pose.mean(dim=1)
 
@@ -156,7 +155,7 @@ class CubePush:
         """[K, H] in [0, 1]: has the hand (ee [K, H, 3]) reached the cube by each step? Soft (CONTACT_SOFTNESS_M)
         so the gradient planners see it; "low enough" is below the pushing height plus one cube height."""
         near = torch.sigmoid((self.contact_m - safe_norm(ee[..., :2] - cube_now)) / CONTACT_SOFTNESS_M)
-        low = torch.sigmoid((self.push_z_m + 2 * CUBE_HALF_SIZE - ee[..., 2]) / CONTACT_SOFTNESS_M)
+        low = torch.sigmoid((self.push_z_m + 2 * self.cube_half_m - ee[..., 2]) / CONTACT_SOFTNESS_M)
         return torch.cummax(near * low, dim=1).values
 
     @staticmethod

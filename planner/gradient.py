@@ -12,9 +12,9 @@ import time
 
 import torch
 
+from jepa_mpc.models.device import synchronize
 from jepa_mpc.planner.cem import status_from
 from jepa_mpc.planner.config import GradientConfig
-from jepa_mpc.planner.device import synchronize
 from jepa_mpc.planner.objective import Objective
 from jepa_mpc.planner.types import PlanResult
 

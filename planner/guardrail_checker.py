@@ -1,16 +1,16 @@
 """Independent ground truth for the guardrail campaign: does a command or a plan break a guardrail?
 
 Written from the configuration's documented meaning, not from the code it checks: it shares no code
-with planner/safety.py (SafetyFilter), planner/guardrails.py or planner/kinematics.py. Positions
-come from MuJoCo's own mj_kinematics on a private MjData; plans are turned into joint targets with
-the simulator's action semantics (sim.arm_control.next_joint_targets), i.e. what the arm is really
-told.
+with planner/safety.py (SafetyFilter), planner/guardrails.py or robots/kinematics.py. Positions
+come from MuJoCo's own mj_kinematics of the Robot's model on a private MjData; plans are turned into
+joint targets with the arm's action semantics (robots.arm_control.next_joint_targets), i.e. what the
+arm is really told.
 
 Checked, per commanded point (and per planned step of an OK plan): joint position limits (MJCF range
 within the configured limits, tightened by the margin), the per-step bound (min of the action step
 and velocity x period), joint acceleration when the last command's velocity is known, the
 end-effector workspace box (with the EE point's radius), keep-out spheres and boxes (every check point
-with its clearance radius), the table (every check point, margin plus radius), and speed zones (EE
+with its clearance radius), the table (every table-checked point, margin plus radius), and speed zones (EE
 chord speed when either end of the step is inside). Also: no new setpoint when the joint state
 cannot be trusted (non-finite, wrong shape, out of limits, bad or stale stamp), and a hold never
 moves the arm.
@@ -25,10 +25,9 @@ import mujoco
 import numpy as np
 
 from jepa_mpc.planner.config import BoxZone, GuardrailConfig, SafetyConfig, SphereZone
-from jepa_mpc.sim.arm_control import ArmControlConfig, next_joint_targets
-from jepa_mpc.sim.panda_scene import ARM_JOINTS, load_model
+from jepa_mpc.robots import Robot, load_robot
+from jepa_mpc.robots.arm_control import ArmControlConfig, next_joint_targets
 
-DOF = len(ARM_JOINTS)
 TOL_RAD = 1e-9
 """Joint tolerance for commands (the filter works in float64 on the same numbers)."""
 TOL_M = 1e-9
@@ -91,13 +90,18 @@ def _count(violations: list[Violation]) -> int:
 
 
 class GroundTruth:
-    """True kinematics and the guardrail checks (one per campaign; cheap to call per case)."""
+    """True kinematics and the guardrail checks for one Robot (one per campaign; cheap to call per case)."""
 
-    def __init__(self, model: mujoco.MjModel | None = None) -> None:
-        self.model = model if model is not None else load_model()
+    def __init__(self, robot: Robot | str | None = None) -> None:
+        self.robot = load_robot(robot if robot is not None else "panda")
+        self.model = self.robot.model
         self.data = mujoco.MjData(self.model)
-        self.qpos_adr = np.array([self.model.joint(n).qposadr[0] for n in ARM_JOINTS])
-        ranges = np.array([self.model.joint(n).range for n in ARM_JOINTS], dtype=np.float64)
+        self.dof = self.robot.dof
+        self.check_points = self.robot.check_points
+        self.ee_index = [p.name for p in self.check_points].index(self.robot.tool.name)
+        ids = [self.model.joint(n).id for n in self.robot.model_joint_names]
+        self.qpos_adr = np.array([self.model.jnt_qposadr[j] for j in ids])
+        ranges = np.array([self.model.jnt_range[j] for j in ids], dtype=np.float64)
         self.mjcf_lower, self.mjcf_upper = ranges[:, 0].copy(), ranges[:, 1].copy()
         self._frames: dict[str, tuple[bool, int]] = {}
 
@@ -116,12 +120,12 @@ class GroundTruth:
         return self._frames[name]
 
     def points(self, g: GuardrailConfig, q: np.ndarray) -> np.ndarray:
-        """World positions [P, 3] of g's check points for arm joints q [7] (mj_kinematics)."""
+        """World positions [P, 3] of the robot's check points for arm joints q [J] (mj_kinematics)."""
         self.data.qpos[:] = self.model.qpos0
         self.data.qpos[self.qpos_adr] = q
         mujoco.mj_kinematics(self.model, self.data)
-        out = np.empty((len(g.check_points), 3))
-        for i, p in enumerate(g.check_points):
+        out = np.empty((len(self.check_points), 3))
+        for i, p in enumerate(self.check_points):
             is_site, idx = self._frame(p.frame)
             pos = self.data.site_xpos[idx] if is_site else self.data.xpos[idx]
             mat = (self.data.site_xmat[idx] if is_site else self.data.xmat[idx]).reshape(3, 3)
@@ -129,11 +133,21 @@ class GroundTruth:
         return out
 
     def ee(self, g: GuardrailConfig, q: np.ndarray) -> np.ndarray:
-        """End-effector position [3]."""
-        return self.points(g, q)[[p.name for p in g.check_points].index(g.ee_point)]
+        """End-effector (tool point) position [3]."""
+        return self.points(g, q)[self.ee_index]
+
+    def velocity(self, g: GuardrailConfig) -> np.ndarray:
+        """Joint speed limits [J]: the configured ones, else the robot's."""
+        return np.asarray(g.max_joint_vel_rad_s if g.max_joint_vel_rad_s is not None else self.robot.max_velocity,
+                          dtype=np.float64)
+
+    def acceleration(self, g: GuardrailConfig) -> np.ndarray:
+        """Joint acceleration limits [J]: the configured ones, else the robot's."""
+        return np.asarray(g.max_joint_acc_rad_s2 if g.max_joint_acc_rad_s2 is not None
+                          else self.robot.max_acceleration, dtype=np.float64)
 
     def limits(self, g: GuardrailConfig) -> tuple[np.ndarray, np.ndarray]:
-        """Effective joint limits [7]: the MJCF range within the configured ones, minus the margin."""
+        """Effective joint limits [J]: the description's range within the configured ones, minus the margin."""
         lower, upper = self.mjcf_lower.copy(), self.mjcf_upper.copy()
         if g.joint_lower is not None:
             lower = np.maximum(lower, np.asarray(g.joint_lower, dtype=np.float64))
@@ -141,11 +155,9 @@ class GroundTruth:
             upper = np.minimum(upper, np.asarray(g.joint_upper, dtype=np.float64))
         return lower + g.joint_margin_rad, upper - g.joint_margin_rad
 
-    @staticmethod
-    def max_step(cfg: SafetyConfig) -> np.ndarray:
-        """Per-joint bound on one command step [7]: the action step, and velocity limit x period."""
-        dt = cfg.arm.control_period_s
-        return np.minimum(cfg.arm.max_joint_step_rad, np.asarray(cfg.guardrails.max_joint_vel_rad_s) * dt)
+    def max_step(self, cfg: SafetyConfig) -> np.ndarray:
+        """Per-joint bound on one command step [J]: the action step, and velocity limit x period."""
+        return np.minimum(cfg.arm.max_joint_step_rad, self.velocity(cfg.guardrails) * cfg.arm.control_period_s)
 
     # -------------------------------------------------------------------------------------- checks
 
@@ -153,10 +165,9 @@ class GroundTruth:
         self, g: GuardrailConfig, pts: np.ndarray, prev_ee: np.ndarray, dt: float, t: int, tol: float
     ) -> list[Violation]:
         out: list[Violation] = []
-        names = [p.name for p in g.check_points]
-        radii = np.array([p.radius for p in g.check_points])
-        e = names.index(g.ee_point)
-        ee, r_ee = pts[e], radii[e]
+        names = [p.name for p in self.check_points]
+        radii = np.array([p.radius for p in self.check_points])
+        ee, r_ee = pts[self.ee_index], radii[self.ee_index]
         lo, hi = np.asarray(g.workspace_lo) + r_ee, np.asarray(g.workspace_hi) - r_ee
         if np.any(ee < lo - tol) or np.any(ee > hi + tol):
             out.append(Violation("workspace", t, f"EE {np.round(ee, 4).tolist()} outside [{lo}, {hi}]"))
@@ -166,8 +177,9 @@ class GroundTruth:
                 if d < r - tol:
                     out.append(Violation("keep_out", t, f"{name} at {d:.4f} m from {zone} (needs {r})"))
         floor = g.table_z_m + g.table_margin_m
-        for name, p, r in zip(names, pts, radii, strict=True):
-            if p[2] < floor + r - tol:
+        for point, p, r in zip(self.check_points, pts, radii, strict=True):
+            if point.table_check and p[2] < floor + r - tol:
+                name = point.name
                 out.append(Violation("table", t, f"{name} z={p[2]:.4f} < {floor + r:.4f}"))
         speed = float(np.linalg.norm(ee - prev_ee)) / dt
         for sz in g.speed_zones:
@@ -191,7 +203,7 @@ class GroundTruth:
         acc_exemptions: bool,
         step_kind: str = "step_bound",
     ) -> list[Violation]:
-        """Every point of start -> targets [T, 7] against every guardrail.
+        """Every point of start -> targets [T, J] against every guardrail.
 
         qd0: the velocity of the step before. With it, acceleration is checked from the first point on;
         without it, from the second point on, as an advisory only (the filter bounds acceleration
@@ -202,7 +214,7 @@ class GroundTruth:
         out: list[Violation] = []
         lower, upper = self.limits(g)
         dt = arm.control_period_s
-        max_acc = np.asarray(g.max_joint_acc_rad_s2)
+        max_acc = self.acceleration(g)
         prev_q = np.asarray(start, dtype=np.float64)
         prev_ee = self.ee(g, prev_q)
         prev_step = None if qd0 is None else np.asarray(qd0, dtype=np.float64) * dt
@@ -222,7 +234,7 @@ class GroundTruth:
                 j = int(np.argmax(np.abs(step) - max_step))
                 out.append(Violation(step_kind, t, f"joint {j + 1} moves {step[j]:+.5f} rad > {max_step[j]:.5f}"))
             pts = self.points(g, q)
-            ee = pts[[p.name for p in g.check_points].index(g.ee_point)]
+            ee = pts[self.ee_index]
             if prev_step is not None:
                 change = np.abs(step - prev_step) / (dt * dt)
                 bad = change > max_acc + tol_rad / (dt * dt)
@@ -246,12 +258,12 @@ class GroundTruth:
         return out
 
     def plan_targets(self, arm: ArmControlConfig, q0: np.ndarray, actions: np.ndarray) -> np.ndarray:
-        """Joint targets [H, 7] that actions [H, A] command from q0 (the simulator's own function)."""
+        """Joint targets [H, J] that actions [H, A] command from q0 (the simulator's own function)."""
         out, q = [], np.asarray(q0, dtype=np.float64)
         for a in np.asarray(actions, dtype=np.float64):
             q = next_joint_targets(q, a, self.mjcf_lower, self.mjcf_upper, arm)
             out.append(q)
-        return np.array(out).reshape(-1, DOF)
+        return np.array(out).reshape(-1, self.dof)
 
     def check_plan(
         self,
@@ -265,14 +277,14 @@ class GroundTruth:
         actions = np.asarray(actions, dtype=np.float64)
         if actions.ndim != 2 or not np.all(np.isfinite(actions)):
             return [Violation("non_finite_plan", -1, f"OK plan with actions {actions!r}")]
-        vel_step = np.asarray(g.max_joint_vel_rad_s) * arm.control_period_s
+        vel_step = self.velocity(g) * arm.control_period_s
         return self.check_path(
             g,
             arm,
             q0,
             self.plan_targets(arm, q0, actions),
             max_step=vel_step,
-            qd0=np.zeros(DOF) if qd0 is None else qd0,
+            qd0=np.zeros(self.dof) if qd0 is None else qd0,
             tol_rad=TOL_PLAN,
             tol_m=TOL_PLAN,
             acc_exemptions=False,
@@ -298,7 +310,7 @@ class GroundTruth:
         """
         g, arm = cfg.guardrails, cfg.arm
         out = np.asarray(joint_targets) if isinstance(joint_targets, np.ndarray) else None
-        if out is None or out.ndim != 2 or out.shape[1] != DOF or out.dtype.kind != "f":
+        if out is None or out.ndim != 2 or out.shape[1] != self.dof or out.dtype.kind != "f":
             return [Violation("bad_output", -1, f"joint_targets is {joint_targets!r}")]
         if not np.all(np.isfinite(out)):
             return [Violation("bad_output", -1, f"non-finite joint targets {out.tolist()}")]
@@ -324,8 +336,8 @@ class GroundTruth:
         if len(out) == 0:
             return violations  # no new setpoint: always safe
         # Trusted, or on a threshold (None): either way what was sent is checked as for a trusted state.
-        q = finite_vector(q_measured, DOF)
-        assert q is not None  # trusted (or borderline) states are finite [7]
+        q = finite_vector(q_measured, self.dof)
+        assert q is not None  # trusted (or borderline) states are finite [J]
         # 2. Where do the steps start? The last command when it is trustworthy, else the measured state.
         starts = self.starts(cfg, q, q_reference, lower, upper)
         qd0, acc_known = self._velocity(cfg, qd_reference)
@@ -355,8 +367,8 @@ class GroundTruth:
 
     # ---------------------------------------------------------------------------------------- trust
 
-    @staticmethod
     def _state_trust(
+        self,
         cfg: SafetyConfig,
         q_measured: object,
         stamp_s: object,
@@ -364,7 +376,7 @@ class GroundTruth:
         lower: np.ndarray,
         upper: np.ndarray,
     ) -> bool | None:
-        q = finite_vector(q_measured, DOF)
+        q = finite_vector(q_measured, self.dof)
         stamp, now = finite_float(stamp_s), finite_float(now_s)
         if q is None or stamp is None or now is None:
             return False
@@ -384,7 +396,7 @@ class GroundTruth:
         within the limits, within max_tracking_error_rad of the measured q), else the measured q clipped
         into the limits; both near a threshold."""
         measured = np.clip(q, lower, upper)
-        r = finite_vector(q_reference, DOF) if q_reference is not None else None
+        r = finite_vector(q_reference, self.dof) if q_reference is not None else None
         if r is None:
             return [measured]
         slack = min(
@@ -401,7 +413,7 @@ class GroundTruth:
     def _velocity(self, cfg: SafetyConfig, qd_reference: object) -> tuple[np.ndarray | None, bool]:
         if qd_reference is None:
             return None, False
-        v = finite_vector(qd_reference, DOF)
+        v = finite_vector(qd_reference, self.dof)
         if v is None:
             return None, False
         slack = float(np.min(self.max_step(cfg) - np.abs(v) * cfg.arm.control_period_s))

@@ -127,15 +127,16 @@ class KeepOut:
 
 
 class TableClearance:
-    """Every check point stays above the table top: z >= table_z + margin + radius."""
+    """Every table-checked point stays above the table top: z >= table_z + margin + radius."""
 
     name = "table"
 
-    def __init__(self, table_z: float, margin: float, radii: torch.Tensor, slack: float) -> None:
-        self.min_z = table_z + margin + radii + slack  # [P]
+    def __init__(self, table_z: float, margin: float, radii: torch.Tensor, index: torch.Tensor,
+                 slack: float) -> None:
+        self.min_z, self.index = table_z + margin + radii + slack, index  # [Q] for the points index [Q]
 
     def __call__(self, rollout: Rollout, ctx: PlanContext) -> tuple[torch.Tensor, torch.Tensor]:
-        z = rollout.points[:, 1:, :, 2]  # [K, H, P]
+        z = rollout.points[:, 1:, self.index, 2]  # [K, H, Q]
         return _result(torch.relu(self.min_z - z).sum(dim=(1, 2)))
 
 

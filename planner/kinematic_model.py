@@ -7,18 +7,19 @@ from __future__ import annotations
 
 import torch
 
-from jepa_mpc.sim.arm_control import ACTION_DIM
-
 
 class NullWorldModel:
-    """Satisfies WorldModelLike with a one-dimensional, always-zero latent."""
+    """Satisfies WorldModelLike with a one-dimensional, always-zero latent, for actions of `action_dim` entries
+    (the arm's joints, plus one when it has a gripper entry)."""
 
     latent_dim = 1
-    action_dim = ACTION_DIM
+
+    def __init__(self, action_dim: int) -> None:
+        self.action_dim = int(action_dim)
 
     def encode(self, image: torch.Tensor, proprio: torch.Tensor | None = None) -> torch.Tensor:
-        """image [B, H, W, 3] -> zeros [B, 1]."""
-        return torch.zeros(image.shape[0], 1)
+        """image [B, H, W, 3] -> zeros [B, 1], on the image's device."""
+        return torch.zeros(image.shape[0], 1, device=image.device)
 
     def rollout(self, z0: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """z0 [B, 1], actions [B, H, A] -> zeros [B, H, 1]."""

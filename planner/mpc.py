@@ -13,23 +13,20 @@ import math
 import time
 from collections.abc import Mapping
 
-import mujoco
 import numpy as np
 import torch
 
+from jepa_mpc.models.device import resolve_device, synchronize
 from jepa_mpc.planner.config import CostConfig, GuardrailConfig, MPCConfig, SafetyConfig
-from jepa_mpc.planner.device import resolve_device, synchronize
 from jepa_mpc.planner.goal_costs import LatentFn
 from jepa_mpc.planner.goal_state import GoalLatentState, valid_image
-from jepa_mpc.planner.kinematics import ArmKinematics
 from jepa_mpc.planner.objective import PlanProblem
 from jepa_mpc.planner.protocols import WorldModelLike
 from jepa_mpc.planner.registry import build_cost_stack
 from jepa_mpc.planner.safety import SafetyCommand, SafetyFilter, SafetyReport
 from jepa_mpc.planner.solver import SolverMixin
 from jepa_mpc.planner.types import PlanContext, PlanResult, PlanStatus, hold_actions
-from jepa_mpc.sim.arm_control import ARM_DOF
-from jepa_mpc.sim.panda_scene import load_model
+from jepa_mpc.robots import Robot, load_robot
 
 logger = logging.getLogger(__name__)
 
@@ -39,13 +36,13 @@ class Observation:
     """One stamped observation, as NumPy arrays."""
 
     image: np.ndarray  # uint8 [H, W, 3]
-    q: np.ndarray  # measured arm joint positions [7]
+    q: np.ndarray  # measured arm joint positions [J] (model convention)
     stamp_s: float  # capture time, same clock as the now_s given to step()
     proprio: np.ndarray | None = None  # [P], passed to the encoder
     q_target: np.ndarray | None = (
-        None  # last commanded joint targets [7] (the actions integrate from these)
+        None  # last commanded joint targets [J] (the actions integrate from these)
     )
-    qd_target: np.ndarray | None = None  # last commanded joint velocity [7]
+    qd_target: np.ndarray | None = None  # last commanded joint velocity [J]
     gripper: float = 1.0  # last gripper action in [-1, 1]
 
 
@@ -72,7 +69,9 @@ class RecedingHorizonMPC(GoalLatentState, SolverMixin):
 
     def __init__(self, problem: PlanProblem, cfg: MPCConfig, safety: SafetyFilter) -> None:
         self.problem, self.cfg, self.safety = problem, cfg, safety
-        self.action_dim = problem.action_dim
+        self.action_dim, self.dof = problem.action_dim, problem.dof
+        if safety.dof != self.dof:
+            raise ValueError(f"the safety filter's arm has {safety.dof} joints, the planner's {self.dof}")
         self._init_goal_state(problem.world_model, problem.device)
         self._init_solver(problem, cfg)
 
@@ -88,26 +87,26 @@ class RecedingHorizonMPC(GoalLatentState, SolverMixin):
         probe: LatentFn | None = None,
         critic: LatentFn | None = None,
         cube_probe: LatentFn | None = None,
-        model: mujoco.MjModel | None = None,
+        robot: Robot | str | None = None,
     ) -> RecedingHorizonMPC:
-        """Wire kinematics, costs, guardrails, optimiser and safety filter (one MjModel for all)."""
-        model = model if model is not None else load_model()
+        """Wire kinematics, costs, guardrails, optimiser and safety filter for one Robot (default: the Panda)."""
+        robot = load_robot(robot if robot is not None else "panda")
         device = resolve_device(cfg.device)
         safety = safety if safety is not None else SafetyConfig(guardrails=guardrails, arm=cfg.arm)
         if safety.guardrails != guardrails:
             logger.warning("the safety filter's guardrails differ from the planner's; the filter's win")
-        kin = ArmKinematics(model, guardrails.check_points, device=device)
-        stack = build_cost_stack(costs, guardrails, kin, cfg.arm, probe=probe, critic=critic,
+        kin = robot.kinematics(device=device)
+        stack = build_cost_stack(costs, guardrails, kin, cfg.arm, robot, probe=probe, critic=critic,
                                  cube_probe=cube_probe)
         problem = PlanProblem(world_model, stack, kin, cfg.arm, compile=cfg.compile)
-        return cls(problem, cfg, SafetyFilter(safety, model))
+        return cls(problem, cfg, SafetyFilter(safety, robot))
 
     # ------------------------------------------------------------------------------------ state
 
     # ------------------------------------------------------------------------------------- plan
 
     def _result(self, ctx_gripper: float, status: PlanStatus) -> PlanResult:
-        hold = hold_actions(self.cfg.horizon, self.action_dim, ctx_gripper, self.device)
+        hold = hold_actions(self.cfg.horizon, self.action_dim, ctx_gripper, self.device, self.dof)
         return PlanResult(
             actions=hold, status=status, cost=math.inf, iterations=0, solve_time_s=0.0, attempts=0
         )
@@ -120,7 +119,7 @@ class RecedingHorizonMPC(GoalLatentState, SolverMixin):
             logger.warning("cannot plan: missing goal(s) %s", sorted(missing))
             self.reset()
             return self._result(ctx.gripper, PlanStatus.NO_GOAL)
-        hold = hold_actions(self.cfg.horizon, self.action_dim, ctx.gripper, self.device)
+        hold = hold_actions(self.cfg.horizon, self.action_dim, ctx.gripper, self.device, self.dof)
         init = self._warm if (self.cfg.warm_start and self._warm is not None) else hold
         init_std: float | None = None
         budget = self.cfg.plan_budget_s
@@ -141,8 +140,8 @@ class RecedingHorizonMPC(GoalLatentState, SolverMixin):
         result = self._validated(result, check, ctx, hold)
         result = dataclasses.replace(result, attempts=attempts, solve_time_s=time.perf_counter() - start)
         tail = hold[-1:].clone()  # the shifted plan ends holding the arm, with the plan's last gripper action
-        if self.action_dim > ARM_DOF:
-            tail[:, ARM_DOF:] = result.actions[-1:, ARM_DOF:]
+        if self.action_dim > self.dof:
+            tail[:, self.dof:] = result.actions[-1:, self.dof:]
         self.remember(result, tail)
         return result
 
@@ -154,8 +153,8 @@ class RecedingHorizonMPC(GoalLatentState, SolverMixin):
         now = time.monotonic() if now_s is None else now_s
         timings: dict[str, float] = {}
         gripper = float(obs.gripper) if _finite_vector([obs.gripper], 1) is not None else 1.0
-        q = _finite_vector(obs.q, ARM_DOF)
-        q_target = _finite_vector(obs.q_target, ARM_DOF) if obs.q_target is not None else None
+        q = _finite_vector(obs.q, self.dof)
+        q_target = _finite_vector(obs.q_target, self.dof) if obs.q_target is not None else None
         q0 = q_target if q_target is not None else q
         stamp_arr = _finite_vector([obs.stamp_s], 1)
         stamp = None if stamp_arr is None else float(stamp_arr[0])
@@ -182,12 +181,12 @@ class RecedingHorizonMPC(GoalLatentState, SolverMixin):
 
         t = time.perf_counter()
         if status is PlanStatus.OK and z0 is not None and q0 is not None:
-            qd = _finite_vector(obs.qd_target, ARM_DOF) if obs.qd_target is not None else None
+            qd = _finite_vector(obs.qd_target, self.dof) if obs.qd_target is not None else None
             ctx = PlanContext(
                 z0=z0,
                 q0=torch.as_tensor(q0, dtype=torch.float32, device=self.device),
                 qd0=torch.as_tensor(
-                    qd if qd is not None else np.zeros(ARM_DOF), dtype=torch.float32, device=self.device
+                    qd if qd is not None else np.zeros(self.dof), dtype=torch.float32, device=self.device
                 ),
                 z_goal=self.z_goal,
                 ee_goal=self.ee_goal,

@@ -12,11 +12,11 @@ from collections.abc import Callable
 import torch
 
 from jepa_mpc.planner.costs import CostStack
-from jepa_mpc.planner.kinematics import ArmKinematics
 from jepa_mpc.planner.protocols import WorldModelLike
 from jepa_mpc.planner.rollout import RolloutBuilder
 from jepa_mpc.planner.types import Evaluation, PlanContext
-from jepa_mpc.sim.arm_control import ARM_DOF, ArmControlConfig
+from jepa_mpc.robots.arm_control import ArmControlConfig
+from jepa_mpc.robots.kinematics import ArmKinematics
 
 logger = logging.getLogger(__name__)
 
@@ -35,8 +35,9 @@ class PlanProblem:
         *,
         compile: bool = False,
     ) -> None:
-        if world_model.action_dim < ARM_DOF:
-            raise ValueError(f"world model action_dim={world_model.action_dim} < {ARM_DOF} arm joints")
+        self.dof = len(kinematics.joint_names)
+        if world_model.action_dim < self.dof:
+            raise ValueError(f"world model action_dim={world_model.action_dim} < {self.dof} arm joints")
         self.world_model, self.stack, self.kinematics, self.arm = world_model, stack, kinematics, arm
         self.action_dim = int(world_model.action_dim)
         self.device = kinematics.device

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from jepa_mpc.planner.action_costs import ActionMagnitude, ActionRate
-from jepa_mpc.planner.config import COST_NAMES, CostConfig, GuardrailConfig
+from jepa_mpc.planner.config import COST_NAMES, ArmGuardrails, CostConfig, GuardrailConfig
 from jepa_mpc.planner.costs import Constraint, Cost, CostStack
 from jepa_mpc.planner.goal_costs import Critic, CubePush, GoalEnergy, LatentFn, PoseGoalFK, PoseGoalProbe
 from jepa_mpc.planner.guardrails import (
@@ -27,8 +27,9 @@ from jepa_mpc.planner.guardrails import (
     ZoneSet,
     ZoneSpeedLimit,
 )
-from jepa_mpc.planner.kinematics import ArmKinematics
-from jepa_mpc.sim.arm_control import ArmControlConfig
+from jepa_mpc.robots import Robot
+from jepa_mpc.robots.arm_control import ArmControlConfig
+from jepa_mpc.robots.kinematics import ArmKinematics
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,6 +37,7 @@ class CostDeps:
     """Run-time objects some cost terms need: learned EE and cube probes, a critic, the EE index in FK points."""
 
     ee_index: int
+    dof: int
     probe: LatentFn | None = None
     critic: LatentFn | None = None
     cube_probe: LatentFn | None = None
@@ -59,7 +61,8 @@ COSTS: dict[str, Callable[[CostConfig, CostDeps], Cost]] = {
                                        push_z_m=c.push_height_m, settle_m=c.push_settle_m,
                                        contact_m=c.push_contact_m, gain=c.push_gain,
                                        deadband_m=c.push_deadband_m, hand_pushes=c.push_hand_pushes,
-                                       gripper_max_m=d.gripper_max_m, mode=c.goal_mode),
+                                       gripper_max_m=d.gripper_max_m, dof=d.dof, cube_half_m=c.push_cube_half_m,
+                                       mode=c.goal_mode),
     "critic": lambda c, d: Critic(_need(d.critic, "critic", "critic"), c.goal_mode),
     "action_magnitude": lambda c, d: ActionMagnitude(),
     "action_rate": lambda c, d: ActionRate(),
@@ -74,67 +77,48 @@ def build_cost(name: str, cfg: CostConfig, deps: CostDeps) -> Cost:
     return COSTS[name](cfg, deps)
 
 
-GuardrailBuilder = Callable[[GuardrailConfig, ArmKinematics, ArmControlConfig], "Constraint | None"]
+GuardrailBuilder = Callable[[GuardrailConfig, ArmGuardrails, ArmKinematics], "Constraint | None"]
 
 
 def _tensor(kin: ArmKinematics, values: object) -> torch.Tensor:
     return torch.as_tensor(np.asarray(values, dtype=np.float64), dtype=kin.dtype, device=kin.device)
 
 
-def _joint_position(g: GuardrailConfig, kin: ArmKinematics, arm: ArmControlConfig) -> Constraint:
-    lower, upper = g.joint_limits(kin.lower.cpu().numpy(), kin.upper.cpu().numpy())
-    return JointPositionLimit(_tensor(kin, lower), _tensor(kin, upper), g.plan_slack)
-
-
-def _radii(g: GuardrailConfig, kin: ArmKinematics) -> torch.Tensor:
-    by_name = {p.name: p.radius for p in g.check_points}
-    return _tensor(kin, [by_name[n] for n in kin.point_names])  # [P] in FK order
-
-
-def _keep_out(g: GuardrailConfig, kin: ArmKinematics, arm: ArmControlConfig) -> Constraint | None:
+def _keep_out(g: GuardrailConfig, arm: ArmGuardrails, kin: ArmKinematics) -> Constraint | None:
     if not g.keep_out:
         return None
-    return KeepOut(ZoneSet(g.keep_out, kin.device, kin.dtype), _radii(g, kin), g.plan_slack)
+    return KeepOut(ZoneSet(g.keep_out, kin.device, kin.dtype), _tensor(kin, arm.radii), g.plan_slack)
 
 
-def _zone_speed(g: GuardrailConfig, kin: ArmKinematics, arm: ArmControlConfig) -> Constraint | None:
+def _table(g: GuardrailConfig, arm: ArmGuardrails, kin: ArmKinematics) -> Constraint:
+    index = torch.as_tensor(np.flatnonzero(arm.table_mask), device=kin.device)
+    return TableClearance(g.table_z_m, g.table_margin_m, _tensor(kin, arm.radii[arm.table_mask]), index,
+                          g.plan_slack)
+
+
+def _zone_speed(g: GuardrailConfig, arm: ArmGuardrails, kin: ArmKinematics) -> Constraint | None:
     if not g.speed_zones:
         return None
     zones = [ZoneSet([s.zone], kin.device, kin.dtype) for s in g.speed_zones]
-    return ZoneSpeedLimit(
-        zones,
-        _tensor(kin, [s.max_speed_m_s for s in g.speed_zones]),
-        kin.index(g.ee_point),
-        g.plan_slack,
-    )
+    return ZoneSpeedLimit(zones, _tensor(kin, [s.max_speed_m_s for s in g.speed_zones]), arm.ee_index,
+                          g.plan_slack)
 
 
 GUARDRAILS: dict[str, GuardrailBuilder] = {
-    "joint_position": _joint_position,
-    "joint_velocity": lambda g, k, a: JointVelocityLimit(
-        _tensor(k, g.max_joint_vel_rad_s), g.plan_slack
-    ),
-    "joint_acceleration": lambda g, k, a: JointAccelerationLimit(
-        _tensor(k, g.max_joint_acc_rad_s2), g.plan_slack
-    ),
-    "workspace": lambda g, k, a: WorkspaceBox(
-        _tensor(k, g.workspace_lo),
-        _tensor(k, g.workspace_hi),
-        k.index(g.ee_point),
-        g.check_points[g.ee_index].radius,
-        g.plan_slack,
-    ),
+    "joint_position": lambda g, a, k: JointPositionLimit(_tensor(k, a.lower), _tensor(k, a.upper), g.plan_slack),
+    "joint_velocity": lambda g, a, k: JointVelocityLimit(_tensor(k, a.max_velocity), g.plan_slack),
+    "joint_acceleration": lambda g, a, k: JointAccelerationLimit(_tensor(k, a.max_acceleration), g.plan_slack),
+    "workspace": lambda g, a, k: WorkspaceBox(_tensor(k, g.workspace_lo), _tensor(k, g.workspace_hi), a.ee_index,
+                                              float(a.radii[a.ee_index]), g.plan_slack),
     "keep_out": _keep_out,
-    "table": lambda g, k, a: TableClearance(g.table_z_m, g.table_margin_m, _radii(g, k), g.plan_slack),
+    "table": _table,
     "zone_speed": _zone_speed,
 }
 
 
-def build_guardrails(
-    cfg: GuardrailConfig, kin: ArmKinematics, arm: ArmControlConfig
-) -> list[Constraint]:
+def build_guardrails(cfg: GuardrailConfig, arm: ArmGuardrails, kin: ArmKinematics) -> list[Constraint]:
     """Every guardrail with something to check, in registry order."""
-    built = (builder(cfg, kin, arm) for builder in GUARDRAILS.values())
+    built = (builder(cfg, arm, kin) for builder in GUARDRAILS.values())
     return [c for c in built if c is not None]
 
 
@@ -143,15 +127,17 @@ def build_cost_stack(
     guard_cfg: GuardrailConfig,
     kin: ArmKinematics,
     arm: ArmControlConfig,
+    robot: Robot,
     *,
     probe: LatentFn | None = None,
     critic: LatentFn | None = None,
     cube_probe: LatentFn | None = None,
 ) -> CostStack:
     """The configured cost terms (in cost_cfg.terms order, with their weights) plus all guardrails."""
-    if tuple(kin.point_names) != tuple(p.name for p in guard_cfg.check_points):
-        raise ValueError(f"kinematics points {kin.point_names} differ from the guardrail check points")
-    deps = CostDeps(ee_index=kin.index(guard_cfg.ee_point), probe=probe, critic=critic, cube_probe=cube_probe,
+    limits = guard_cfg.for_robot(robot)
+    if tuple(kin.point_names) != tuple(p.name for p in limits.check_points):
+        raise ValueError(f"kinematics points {kin.point_names} differ from the robot's check points")
+    deps = CostDeps(ee_index=limits.ee_index, dof=robot.dof, probe=probe, critic=critic, cube_probe=cube_probe,
                     gripper_max_m=arm.gripper_max_m)
     terms = [(cost_cfg.weight(name), build_cost(name, cost_cfg, deps)) for name in cost_cfg.terms]
-    return CostStack(terms, build_guardrails(guard_cfg, kin, arm))
+    return CostStack(terms, build_guardrails(guard_cfg, limits, kin))

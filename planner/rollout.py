@@ -1,7 +1,7 @@
 """Turn candidate actions into a Rollout: latents from the world model, the arm path from kinematics.
 
-The joint trajectory uses the arm's action semantics (jepa_mpc.sim.arm_control):
-q_{t+1} = clip(q_t + a_t[:7] * max_joint_step_rad, lower, upper). Guardrails read only this trajectory,
+The joint trajectory uses the arm's action semantics (jepa_mpc.robots.arm_control):
+q_{t+1} = clip(q_t + a_t[:J] * max_joint_step_rad, lower, upper). Guardrails read only this trajectory,
 never the learned latents.
 """
 
@@ -11,16 +11,16 @@ from collections.abc import Callable
 
 import torch
 
-from jepa_mpc.planner.kinematics import ArmKinematics
 from jepa_mpc.planner.types import PlanContext, Rollout
-from jepa_mpc.sim.arm_control import ARM_DOF, ArmControlConfig
+from jepa_mpc.robots.arm_control import ArmControlConfig
+from jepa_mpc.robots.kinematics import ArmKinematics
 
 
 def integrate_joint_targets(
     q0: torch.Tensor, actions: torch.Tensor, step_rad: float, lower: torch.Tensor, upper: torch.Tensor
 ) -> torch.Tensor:
     """q0 [J], actions [K, H, A] -> joint targets q_0..q_H [K, H+1, J] (differentiable within limits)."""
-    steps = actions[..., :ARM_DOF].clamp(-1.0, 1.0) * step_rad  # [K, H, J]
+    steps = actions[..., : q0.shape[-1]].clamp(-1.0, 1.0) * step_rad  # [K, H, J]
     k, horizon = actions.shape[0], actions.shape[1]
     q = q0.expand(k, -1)  # [K, J]
     out = [q]

@@ -1,9 +1,9 @@
 """Model- and optimiser-independent safety filter: the last check before a joint command reaches the arm.
 
 NumPy + MuJoCo only (no torch, no models/): it re-checks proposed joint targets with the true kinematics
-(mj_kinematics on a private MjData) against the same guardrails, clamps what can be clamped (joint
-limits, per-step bound, speed in a zone) and holds otherwise. Deterministic, and it never raises: any bad
-input gives a hold command and a SafetyReport saying why.
+(mj_kinematics of the Robot's model on a private MjData) against the same guardrails, at the tool point and
+every check sphere, clamps what can be clamped (joint limits, per-step bound, speed in a zone) and holds
+otherwise. Deterministic, and it never raises: any bad input gives a hold command and a SafetyReport saying why.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import mujoco
 import numpy as np
 
 from jepa_mpc.planner.config import BoxZone, SafetyConfig, SphereZone, Zone
-from jepa_mpc.sim.arm_control import ARM_DOF, integrate_targets
-from jepa_mpc.sim.panda_scene import ARM_JOINTS, arm_limits, load_model
+from jepa_mpc.robots import Robot, load_robot
+from jepa_mpc.robots.arm_control import integrate_targets
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class SafetyReason(enum.Enum):
 
 @dataclasses.dataclass(frozen=True)
 class SafetyCommand:
-    """What may be sent: `joint_targets` [T, 7]; T == 0 means no new setpoint (no trusted state)."""
+    """What may be sent: `joint_targets` [T, J]; T == 0 means no new setpoint (no trusted state)."""
 
     joint_targets: np.ndarray
     gripper: float | None  # gripper action in [-1, 1]; None keeps the gripper as it is
@@ -107,22 +107,24 @@ def _zone_sdf(zone: Zone, points: np.ndarray) -> np.ndarray:
 
 
 class SafetyFilter:
-    """`filter(proposed [T, 7], q_measured [7], stamp_s, now_s) -> (SafetyCommand, SafetyReport)`."""
+    """`filter(proposed [T, J], q_measured [J], stamp_s, now_s) -> (SafetyCommand, SafetyReport)` for one Robot
+    (model-convention joint vectors, J = robot.dof)."""
 
-    def __init__(self, cfg: SafetyConfig = SafetyConfig(), model: mujoco.MjModel | None = None) -> None:
+    def __init__(self, cfg: SafetyConfig = SafetyConfig(), robot: Robot | str | None = None) -> None:
         self.cfg = cfg
-        self.model = model if model is not None else load_model()
+        self.robot = load_robot(robot if robot is not None else "panda")
+        self.model = self.robot.model
+        self.dof = self.robot.dof
         self._data = mujoco.MjData(self.model)  # private: nothing else writes it
-        self._qpos_adr = np.array([self.model.joint(n).qposadr[0] for n in ARM_JOINTS])
-        mjcf = arm_limits(self.model)
-        self.mjcf_lower, self.mjcf_upper = mjcf.lower, mjcf.upper
-        self.lower, self.upper = cfg.guardrails.joint_limits(mjcf.lower, mjcf.upper)
-        self.max_step = cfg.max_step_rad  # [7]
+        self._qpos_adr = self.robot.qpos_adr
+        limits = cfg.guardrails.for_robot(self.robot)
+        self.mjcf_lower, self.mjcf_upper = limits.description_lower, limits.description_upper
+        self.lower, self.upper = limits.lower, limits.upper
+        self.max_step = cfg.max_step_rad(limits.max_velocity)  # [J]
         dt = cfg.arm.control_period_s
-        self.max_step_change = np.asarray(cfg.guardrails.max_joint_acc_rad_s2) * dt * dt  # [7]
-        g = cfg.guardrails
+        self.max_step_change = limits.max_acceleration * dt * dt  # [J]
         self._points: list[tuple[bool, int, np.ndarray]] = []  # (is_site, id, offset)
-        for p in g.check_points:
+        for p in limits.check_points:
             site = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_SITE, p.frame)
             body = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_BODY, p.frame)
             if site < 0 and body < 0:
@@ -132,13 +134,14 @@ class SafetyFilter:
             self._points.append(
                 (site >= 0, site if site >= 0 else body, np.asarray(p.offset, dtype=np.float64))
             )
-        self._radii = np.array([p.radius for p in g.check_points])
-        self._ee = g.ee_index
+        self._radii = limits.radii
+        self._table = limits.table_mask
+        self._ee = limits.ee_index
 
     # ------------------------------------------------------------------------------------ kinematics
 
     def points(self, q: np.ndarray) -> np.ndarray:
-        """True positions [P, 3] of the check points for arm joints q [7] (mj_kinematics)."""
+        """True positions [P, 3] of the check points for arm joints q [J] (mj_kinematics)."""
         self._data.qpos[:] = self.model.qpos0
         self._data.qpos[self._qpos_adr] = q
         mujoco.mj_kinematics(self.model, self._data)
@@ -162,7 +165,7 @@ class SafetyFilter:
             out.append(SafetyReason.WORKSPACE_EXIT)
         if any(np.any(_zone_sdf(z, pts) < self._radii) for z in g.keep_out):
             out.append(SafetyReason.KEEP_OUT)
-        if np.any(pts[:, 2] < g.table_z_m + g.table_margin_m + self._radii):
+        if np.any((pts[:, 2] < g.table_z_m + g.table_margin_m + self._radii) & self._table):
             out.append(SafetyReason.TABLE)
         speed = float(np.linalg.norm(ee - prev_pts[self._ee])) / self.cfg.arm.control_period_s
         for sz in g.speed_zones:
@@ -185,10 +188,10 @@ class SafetyFilter:
         qd_reference: object = None,
         gripper: object = None,
     ) -> tuple[SafetyCommand, SafetyReport]:
-        """Check and clamp proposed joint targets [T, 7] (or [7]) for the measured q; never raises.
+        """Check and clamp proposed joint targets [T, J] (or [J]) for the measured q; never raises.
 
-        q_reference: the last command [7] (steps are bounded from it when it is trusted).
-        qd_reference: the last command's joint velocity [7] (enables the acceleration bound).
+        q_reference: the last command [J] (steps are bounded from it when it is trusted).
+        qd_reference: the last command's joint velocity [J] (enables the acceleration bound).
         gripper: gripper action in [-1, 1] (passed through, clipped).
         """
         try:
@@ -209,15 +212,16 @@ class SafetyFilter:
         q_reference: object = None,
         qd_reference: object = None,
     ) -> tuple[SafetyCommand, SafetyReport]:
-        """Like filter, for actions [T, 8] integrated with the arm's action semantics."""
+        """Like filter, for actions [T, A] (J joint steps, then an optional gripper entry) integrated with the arm's
+        action semantics."""
         a = _as_array(actions)
         start = _as_array(q_reference if q_reference is not None else q_measured)
         if (
             a is None
             or a.ndim != 2
-            or a.shape[1] < ARM_DOF
+            or a.shape[1] < self.dof
             or start is None
-            or start.shape != (ARM_DOF,)
+            or start.shape != (self.dof,)
             or not np.all(np.isfinite(start))
         ):
             return self.filter(
@@ -225,7 +229,7 @@ class SafetyFilter:
             )
         targets = integrate_targets(np.clip(start, self.mjcf_lower, self.mjcf_upper), a, self.mjcf_lower,
                                     self.mjcf_upper, self.cfg.arm)
-        grip = a[0, ARM_DOF] if a.shape[1] > ARM_DOF and len(a) else None
+        grip = a[0, self.dof] if a.shape[1] > self.dof and len(a) else None
         return self.filter(
             targets,
             q_measured,
@@ -237,7 +241,7 @@ class SafetyFilter:
         )
 
     def _stop(self, reasons: list[SafetyReason], n: int) -> tuple[SafetyCommand, SafetyReport]:
-        command = SafetyCommand(np.zeros((0, ARM_DOF)), None, True)
+        command = SafetyCommand(np.zeros((0, self.dof)), None, True)
         return command, SafetyReport(tuple(dict.fromkeys(reasons)), True, n, 0)
 
     def _hold(
@@ -262,7 +266,7 @@ class SafetyFilter:
         n = int(p.shape[0]) if p is not None and p.ndim == 2 else int(p is not None and p.ndim == 1)
         # 1. The measured state must be trustworthy, or nothing is commanded.
         q = _as_array(q_measured)
-        if q is None or q.shape != (ARM_DOF,):
+        if q is None or q.shape != (self.dof,):
             return self._stop([SafetyReason.BAD_STATE_SHAPE], n)
         if not np.all(np.isfinite(q)):
             return self._stop([SafetyReason.NON_FINITE_STATE], n)
@@ -279,7 +283,7 @@ class SafetyFilter:
             r = _as_array(q_reference)
             if (
                 r is not None
-                and r.shape == (ARM_DOF,)
+                and r.shape == (self.dof,)
                 and np.all(np.isfinite(r))
                 and np.all(r >= self.lower)
                 and np.all(r <= self.upper)
@@ -289,21 +293,21 @@ class SafetyFilter:
             else:
                 reasons.append(SafetyReason.REFERENCE_IGNORED)
         dt = cfg.arm.control_period_s
-        prev_step = None  # the last command's step [7], when its velocity is known and plausible
+        prev_step = None  # the last command's step [J], when its velocity is known and plausible
         if qd_reference is not None:
             v = _as_array(qd_reference)
             if (
                 v is not None
-                and v.shape == (ARM_DOF,)
+                and v.shape == (self.dof,)
                 and np.all(np.abs(v) * dt <= self.max_step + 1e-12)
             ):
                 prev_step = v * dt
             else:
                 reasons.append(SafetyReason.VELOCITY_REFERENCE_IGNORED)
-        # 2. The proposal must be a finite [T, 7] array.
+        # 2. The proposal must be a finite [T, J] array.
         if p is not None and p.ndim == 1:
             p = p[None]
-        if p is None or p.ndim != 2 or p.shape[0] < 1 or p.shape[1] != ARM_DOF:
+        if p is None or p.ndim != 2 or p.shape[0] < 1 or p.shape[1] != self.dof:
             return self._hold(ref, reasons + [SafetyReason.BAD_COMMAND_SHAPE], n)
         if not np.all(np.isfinite(p)):
             return self._hold(ref, reasons + [SafetyReason.NON_FINITE_COMMAND], n)

@@ -12,8 +12,6 @@ from collections.abc import Mapping
 
 import torch
 
-from jepa_mpc.sim.arm_control import ARM_DOF
-
 
 class PlanStatus(enum.Enum):
     """Run-time outcome of one plan; anything but OK means the caller holds position."""
@@ -110,10 +108,11 @@ def hold_actions(
     action_dim: int,
     gripper: float,
     device: torch.device,
+    dof: int,
     dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
-    """The hold plan [H, A]: zero joint steps, gripper kept at `gripper` (the last action entry)."""
+    """The hold plan [H, A]: zero joint steps (the first `dof` entries), gripper kept at `gripper` (entry dof)."""
     actions = torch.zeros(horizon, action_dim, device=device, dtype=dtype)
-    if action_dim > ARM_DOF:
-        actions[:, ARM_DOF] = min(max(gripper, -1.0), 1.0) if math.isfinite(gripper) else 1.0
+    if action_dim > dof:
+        actions[:, dof] = min(max(gripper, -1.0), 1.0) if math.isfinite(gripper) else 1.0
     return actions

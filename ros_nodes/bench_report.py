@@ -149,10 +149,8 @@ def planner_section(model, image_size: int, device, s: BenchSettings) -> list[di
     """Full plan latency (planner/bench.py) of CEM, gradient and hybrid at one setting each."""
     from jepa_mpc.planner.bench import encode_latency, plan_latency
     from jepa_mpc.planner.config import GradientConfig
-    from jepa_mpc.sim.panda_scene import load_model
 
-    mj_model = load_model()
-    _, z0 = encode_latency(model, device, image_size, reps=1, mj_model=mj_model)
+    _, z0 = encode_latency(model, device, image_size, reps=1, robot="panda")
     candidates = GradientConfig().num_candidates
     settings = [
         ("cem", s.samples, s.iterations, f"CEM K={s.samples} H={s.horizon}, {s.iterations} iterations"),
@@ -165,7 +163,7 @@ def planner_section(model, image_size: int, device, s: BenchSettings) -> list[di
     for method, k, iterations, what in settings:
         log.info("bench planner: %s (%d plans)", what, s.plan_reps)
         r = plan_latency(model, z0, device, method, k, s.horizon, iterations, s.plan_reps,
-                         refine_steps=s.refine_steps, mj_model=mj_model)
+                         refine_steps=s.refine_steps, robot="panda")
         rows.append(row("planner", what, p50_ms=r["p50_ms"], p99_ms=r["p99_ms"], rate=1e3 / r["p50_ms"],
                         unit="plans/s", note=f"status {r['status']}, {r['n']} plans"))
     return rows

@@ -2,7 +2,10 @@
 
 `--processes one` runs every node in this process on a MultiThreadedExecutor; `--processes per-node` starts one
 process per node (`python -m <module> --ros-args ...`), as `ros2 launch` would. Both read the same YAML parameter
-files as the launch files and stop cleanly on Ctrl-C / SIGTERM.
+files as the launch files and stop cleanly on Ctrl-C / SIGTERM. `--robot FILE_OR_NAME` sets every node's
+robot_description (over the YAML's): `jepa-mpc bringup sim --robot robosuite:ur5e` simulates that arm, and
+`jepa-mpc bringup real --robot ""` makes the nodes take the description from the /robot_description topic.
+A node that cannot start (e.g. a description that does not load) ends the command with its message, exit status 1.
 """
 from __future__ import annotations
 
@@ -29,11 +32,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--processes", choices=["one", "per-node"], default="one",
                         help="all nodes in this process, or one process per node")
     parser.add_argument("--duration", type=float, default=0.0, help="stop after N seconds (0: until Ctrl-C)")
+    parser.add_argument("--robot", default=None, metavar="FILE_OR_NAME",
+                        help="robot_description of every node, over the YAML's: panda, robosuite:NAME, "
+                             "pybullet_data:PATH, a URDF/MJCF file, or '' (wait for the /robot_description topic)")
 
 
 def ros_args(params: pathlib.Path) -> list[str]:
     """rclpy command-line arguments that load `params` for every node named in it."""
     return ["--ros-args", "--params-file", str(params)]
+
+
+def robot_overrides(robot: str | None, node_names=()) -> list[str]:
+    """rclpy arguments (after ros_args) that set robot_description to `robot` (a name, a file path, or '' for the
+    /robot_description topic) for every node, and by name for `node_names` (a node's own block in the parameter
+    file beats a process-wide `-p`; a `-p NODE:` override beats both); none when `robot` is None."""
+    if robot is None:
+        return []
+    value = _yaml_string(robot.strip())
+    out = ["-p", f"robot_description:={value}"]
+    for name in node_names:
+        out += ["-p", f"{name}:robot_description:={value}"]
+    return out
+
+
+def _yaml_string(text: str) -> str:
+    """`text` as a `-p name:=value` value that rcl reads as this very string (quoted when YAML would read it as
+    something else: a number, a boolean, nothing)."""
+    import yaml
+
+    try:
+        plain = yaml.safe_load(text) == text if text else False
+    except yaml.YAMLError:
+        plain = False
+    return text if plain else "'" + text.replace("'", "''") + "'"
 
 
 IN_PROCESS_SWITCH_INTERVAL_S = 0.001
@@ -51,26 +82,39 @@ def create_nodes(specs: tuple[NodeSpec, ...], context) -> list:
 
     sys.setswitchinterval(min(sys.getswitchinterval(), IN_PROCESS_SWITCH_INTERVAL_S))
 
+    from jepa_mpc.ros_nodes.robot_param import NodeStartupError
+
     nodes = []
-    for spec in specs:
-        cls = getattr(importlib.import_module(spec.module), spec.cls)
-        node = cls(spec.name, context=context)
-        nodes.append(node)
-        if isinstance(node, LifecycleNode):
-            for transition in (node.trigger_configure, node.trigger_activate):
-                if transition() != TransitionCallbackReturn.SUCCESS:
-                    raise RuntimeError(f"node {spec.name} failed to {transition.__name__[8:]}; see its log")
+    try:
+        for spec in specs:
+            cls = getattr(importlib.import_module(spec.module), spec.cls)
+            try:
+                node = cls(spec.name, context=context)
+            except (NodeStartupError, ValueError) as exc:
+                raise NodeStartupError(f"node {spec.name} cannot start: {exc}") from None
+            nodes.append(node)
+            if isinstance(node, LifecycleNode):
+                for transition in (node.trigger_configure, node.trigger_activate):
+                    if transition() != TransitionCallbackReturn.SUCCESS:
+                        raise NodeStartupError(f"node {spec.name} failed to {transition.__name__[8:]}; see its log")
+    except BaseException:
+        for node in reversed(nodes):  # the nodes that did start go again: nothing half-started stays on the graph
+            if hasattr(node, "_stop_thread"):
+                node._stop_thread()
+            node.destroy_node()
+        raise
     return nodes
 
 
 def run_in_process(specs: tuple[NodeSpec, ...], params: pathlib.Path, duration_s: float = 0.0,
-                   stop: threading.Event | None = None) -> int:
-    """Spin all nodes in one process until Ctrl-C, `stop` is set, or `duration_s` passes; then shut down cleanly."""
+                   stop: threading.Event | None = None, extra_args: tuple[str, ...] = ()) -> int:
+    """Spin all nodes in one process until Ctrl-C, `stop` is set, or `duration_s` passes; then shut down cleanly.
+    `extra_args`: more rclpy arguments after the parameter file (e.g. robot_overrides)."""
     import rclpy
     from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 
     context = rclpy.Context()
-    rclpy.init(args=ros_args(params), context=context)
+    rclpy.init(args=[*ros_args(params), *extra_args], context=context)
     stop = stop or threading.Event()
     nodes = []
     try:
@@ -148,9 +192,10 @@ def stop_node_processes(children: list[subprocess.Popen], timeout_s: float = 10.
     return all(c.returncode in (0, -signal.SIGINT) for c in children)
 
 
-def run_per_process(specs: tuple[NodeSpec, ...], params: pathlib.Path, duration_s: float = 0.0) -> int:
+def run_per_process(specs: tuple[NodeSpec, ...], params: pathlib.Path, duration_s: float = 0.0,
+                    extra_args: tuple[str, ...] = ()) -> int:
     """One child process per node; forward Ctrl-C/SIGTERM and wait for all to exit."""
-    children = start_node_processes(specs, params)
+    children = start_node_processes(specs, params, extra_args)
     clean = False
     try:
         if duration_s > 0:
@@ -171,8 +216,16 @@ def run(args: argparse.Namespace) -> int:
     params = args.params or default_params(args.graph)
     if not params.is_file():
         raise SystemExit(f"parameter file {params} not found")
+    from jepa_mpc.ros_nodes.robot_param import NodeStartupError
+
     specs = GRAPHS[args.graph]
-    log.info("starting %s graph (%s) with %s", args.graph, ", ".join(s.name for s in specs), params)
+    extra = tuple(robot_overrides(args.robot, [s.name for s in specs]))
+    log.info("starting %s graph (%s) with %s%s", args.graph, ", ".join(s.name for s in specs), params,
+             "" if args.robot is None else f", robot_description {args.robot or '(the /robot_description topic)'}")
     if args.processes == "one":
-        return run_in_process(specs, params, args.duration)
-    return run_per_process(specs, params, args.duration)
+        try:
+            return run_in_process(specs, params, args.duration, extra_args=extra)
+        except NodeStartupError as exc:
+            log.error("jepa-mpc bringup: %s", exc)
+            return 1
+    return run_per_process(specs, params, args.duration, extra_args=extra)

@@ -1,9 +1,10 @@
 """`jepa-mpc goal`: send the planner a goal pose, a goal image file, or capture the current frame as the goal.
 
-    jepa-mpc goal pose 0.5 0.1 0.3        # end-effector position, world frame, metres
+    jepa-mpc goal pose 0.5 0.1 0.3        # tool position, world frame, metres: whichever arm the mpc node runs
     jepa-mpc goal image goal.png          # any image file; resized to the model's input size by the mpc node's check
-    jepa-mpc goal image goal.png --joints 0 -0.1 0 -2.3 0 0.6 0.8 0.04 0.04   # + the joint positions it shows
-                                          # (a checkpoint that reads joint positions needs them; same stamp)
+    jepa-mpc goal image goal.png --joints 0 -0.1 0 -2.3 0 2.17 0.8 0.04 0.04  # + the joint positions it shows
+                                          # (a checkpoint that reads joint positions needs them; same stamp; in the
+                                          # driver's convention, like /joint_states: Franka's joint 6 here)
     jepa-mpc goal capture                 # the mpc node keeps its current camera frame as the goal
     jepa-mpc goal clear                   # no goal: the arm holds
 """
@@ -24,9 +25,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     image.add_argument("file")
     image.add_argument("--size", type=int, default=64, help="resize to SIZExSIZE (the model's input size)")
     image.add_argument("--joints", type=float, nargs="+", metavar="Q",
-                       help="joint positions shown in the image (rad; m for fingers), in --joint-names order")
+                       help="joint positions shown in the image (rad; m for fingers), in --joint-names order, in "
+                            "the driver's convention (as /joint_states reports them)")
     image.add_argument("--joint-names", nargs="+", default=None,
-                       help="names for --joints (default: the mpc node's proprio_joint_names default)")
+                       help="names for --joints (default: the embedded Panda's arm and finger joints, the mpc node's "
+                            "proprio_joint_names for it)")
     sub.add_parser("capture", help="use the current camera frame as the goal")
     sub.add_parser("clear", help="drop the goal (hold)")
     parser.add_argument("--node", default="mpc", help="name of the mpc node")
@@ -46,9 +49,9 @@ def _goal_joint_names(args: argparse.Namespace) -> tuple[str, ...]:
     """Names for `goal image --joints` (empty without --joints); SystemExit on a count mismatch or non-finite value."""
     if args.kind != "image" or not args.joints:
         return ()
-    from jepa_mpc.ros_nodes.sim_bridge import PANDA_FINGER_JOINTS, PANDA_ROS_JOINTS
+    from jepa_mpc.robots.panda import DRIVER_FINGER_JOINTS, DRIVER_JOINTS
 
-    names = tuple(args.joint_names or (*PANDA_ROS_JOINTS, *PANDA_FINGER_JOINTS))
+    names = tuple(args.joint_names or (*DRIVER_JOINTS, *DRIVER_FINGER_JOINTS))
     if len(names) != len(args.joints):
         raise SystemExit(f"--joints has {len(args.joints)} values but there are {len(names)} joint names {names}")
     if not all(math.isfinite(v) for v in args.joints):

@@ -9,6 +9,14 @@ the current frame. A checkpoint whose encoder also reads joint positions (propri
 /joint_states for the observation, and for the goal from /goal_joint_states stamped like the goal image (or the
 joint state at capture time); until both halves of the goal are there, it holds. Parameters map onto
 planner.config; changes are validated and applied between solves.
+
+The arm is the `robot_description` parameter (ros_nodes/robot_param.py; empty: the /robot_description topic): its
+kinematics, guardrails and safety filter are the planner's. Joint values on ROS topics are in the driver's
+convention and converted with robot.from_driver / to_driver; a proprioceptive checkpoint reads its joints in the
+description's (model) convention, as it was trained. A world model is only used for the arm it was trained on:
+with `checkpoint: none`, or with the shipped checkpoint (the embedded Panda's) on another arm, or with a checkpoint
+whose action size does not fit the arm, the node plans pose goals through the arm's known kinematics
+(NullWorldModel) and refuses image goals with a diagnostic saying why.
 """
 from __future__ import annotations
 
@@ -19,6 +27,7 @@ import time
 
 import numpy as np
 import rclpy
+import torch
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import PoseStamped
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
@@ -28,6 +37,8 @@ from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
 from jepa_mpc.models.shipped import SHIPPED_IMAGE_GOAL_PLANNING as TUNED
+from jepa_mpc.planner.kinematic_model import NullWorldModel
+from jepa_mpc.robots.arm_control import integrate_targets
 from jepa_mpc.ros_nodes.conversions import (
     MessageError,
     diagnostics_msg,
@@ -40,16 +51,29 @@ from jepa_mpc.ros_nodes.conversions import (
 )
 from jepa_mpc.ros_nodes.guardrail_params import GuardrailParams
 from jepa_mpc.ros_nodes.params import declare_config, param, validating_callback
-from jepa_mpc.ros_nodes.sim_bridge import PANDA_FINGER_JOINTS, PANDA_ROS_JOINTS
-from jepa_mpc.sim.arm_control import integrate_targets
+from jepa_mpc.ros_nodes.robot_param import (
+    ROBOT_HELP,
+    TIMEOUT_HELP,
+    NodeStartupError,
+    arm_joint_names,
+    check_timeout,
+    driver_offsets,
+    is_embedded_panda,
+    resolve_robot,
+)
+
+NO_CHECKPOINT = "none"
+"""`checkpoint: none`: no world model; pose goals through the arm's known kinematics only."""
 
 
 @dataclasses.dataclass(frozen=True)
 class MpcNodeConfig:
     """Parameters of the MPC node; `to_planner_configs()` turns them into planner.config objects."""
 
-    checkpoint: str = param("", "world-model checkpoint; empty: the shipped one",
-                                                                 read_only=True)
+    robot_description: str = param("panda", ROBOT_HELP, read_only=True)
+    robot_description_timeout_s: float = param(30.0, TIMEOUT_HELP, read_only=True)
+    checkpoint: str = param("", "world-model checkpoint; empty: the shipped one (the embedded Panda's); none: pose "
+                            "goals through known kinematics only", read_only=True)
     device: str = param("auto", "auto | cpu | cuda", read_only=True)
     torch_threads: int = param(1,
         "CPU threads for torch (1 avoids contention with the other nodes on small machines)", read_only=True)
@@ -76,9 +100,10 @@ class MpcNodeConfig:
     max_step_rad: float = param(0.05, "joint change per action unit",
                                                                        read_only=True)
     max_obs_age_s: float = param(0.25, "older observations: no plan")
-    joint_names: tuple = param(PANDA_ROS_JOINTS, "ROS names of the 7 arm joints")
-    proprio_joint_names: tuple = param((*PANDA_ROS_JOINTS, *PANDA_FINGER_JOINTS),
-                                       "joints a proprioceptive checkpoint reads, in its input order", read_only=True)
+    joint_names: tuple = param((), "ROS (driver) names of the arm joints, in the description's order; empty: the "
+                               "robot's")
+    proprio_joint_names: tuple = param((), "joints a proprioceptive checkpoint reads, in its input order; empty: "
+                                       "the arm joints, then the robot's finger joints", read_only=True)
     image_topic: str = param("/camera/image_raw", "camera", read_only=True)
     command_topic: str = param("/joint_trajectory_controller/joint_trajectory",
                                "what the arm is commanded (read back)", read_only=True)
@@ -88,15 +113,17 @@ class MpcNodeConfig:
         self.to_planner_configs()  # every value is validated by the planner's own configs
         if self.torch_threads < 1:
             raise ValueError(f"torch_threads must be >= 1, got {self.torch_threads}")
-        if len(self.joint_names) != 7:
-            raise ValueError(f"joint_names must name 7 joints, got {self.joint_names}")
-        if not self.proprio_joint_names or len(set(self.proprio_joint_names)) != len(self.proprio_joint_names):
-            raise ValueError(f"proprio_joint_names must be distinct names, got {self.proprio_joint_names}")
+        check_timeout(self.robot_description_timeout_s)
+        for name in ("joint_names", "proprio_joint_names"):
+            names = getattr(self, name)
+            if len(set(names)) != len(names):
+                raise ValueError(f"{name} must be distinct names, got {names}")
 
-    def to_planner_configs(self):
-        """(MPCConfig, image-goal CostConfig, pose-goal CostConfig, GuardrailConfig)."""
+    def to_planner_configs(self, robot=None):
+        """(MPCConfig, image-goal CostConfig, pose-goal CostConfig, GuardrailConfig) on `robot` (the guardrails'
+        empty values are the robot's: GuardrailParams.to_config)."""
         from jepa_mpc.planner.config import CEMConfig, CostConfig, GradientConfig, MPCConfig
-        from jepa_mpc.sim.arm_control import ArmControlConfig
+        from jepa_mpc.robots.arm_control import ArmControlConfig
 
         if not (math.isfinite(self.plan_budget_s) and self.plan_budget_s >= 0):
             raise ValueError(f"plan_budget_s must be >= 0, got {self.plan_budget_s}")
@@ -113,7 +140,7 @@ class MpcNodeConfig:
                                  action_magnitude_weight=self.image_action_magnitude_weight, **common)
         pose_costs = CostConfig(terms=("pose_fk", "action_magnitude", "action_rate"), pose_fk_weight=self.pose_weight,
                                 action_magnitude_weight=self.action_magnitude_weight, **common)
-        return mpc, image_costs, pose_costs, self.guardrails.to_config()
+        return mpc, image_costs, pose_costs, self.guardrails.to_config(robot)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,6 +150,10 @@ class ImageGoal:
     rgb: np.ndarray
     stamp_s: float
     joints: np.ndarray | None = None
+
+
+NO_FRAME = np.zeros((1, 1, 3), np.uint8)
+"""What a kinematic (pose-only) planner encodes when no camera is there: its latent ignores the image."""
 
 
 class MpcNode(LifecycleNode):
@@ -135,9 +166,9 @@ class MpcNode(LifecycleNode):
         self.add_on_set_parameters_callback(validating_callback(self, MpcNodeConfig, on_valid=self._queue_cfg))
         self._lock = threading.Lock()
         self._frame: tuple[np.ndarray, float] | None = None
-        self._joints: tuple[np.ndarray, float] | None = None
-        self._proprio: np.ndarray | None = None  # positions of cfg.proprio_joint_names, when /joint_states has them
-        self._commanded: np.ndarray | None = None
+        self._joints: tuple[np.ndarray, float] | None = None  # arm joints, model convention
+        self._proprio: np.ndarray | None = None  # positions of proprio_names (model convention), when available
+        self._commanded: np.ndarray | None = None  # last commanded arm targets, model convention
         # ("image", ImageGoal) or ("pose", xyz); an image goal's joints may arrive after its image (or never)
         self._goal: tuple[str, object] | None = None
         self._goal_joints: tuple[np.ndarray, float] | None = None  # latest /goal_joint_states (positions, stamp)
@@ -146,6 +177,11 @@ class MpcNode(LifecycleNode):
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.planners: dict | None = None
+        self.robot = None  # set by configure, from robot_description
+        self.joint_names: tuple[str, ...] = ()  # driver names of the arm joints (set by configure)
+        self.proprio_names: tuple[str, ...] = ()
+        self._proprio_offsets = np.zeros(0)
+        self.image_goal_refusal = ""  # set by configure: why image goals cannot be planned ('' = they can)
         self.image_size: int | None = None  # set by configure, from the checkpoint
         self.last_tick = None
         self.plans_published = 0
@@ -166,9 +202,19 @@ class MpcNode(LifecycleNode):
     # ------------------------------------------------------------------------------------------ lifecycle
     def on_configure(self, state) -> TransitionCallbackReturn:
         try:
+            if self.robot is None:  # read-only: resolved once (a failed wait for the topic is retried)
+                robot = resolve_robot(self.cfg.robot_description, context=self.context,
+                                      timeout_s=self.cfg.robot_description_timeout_s, logger=self.get_logger(),
+                                      owner=self.get_name())
+                joint_names = arm_joint_names(self.cfg.joint_names, robot)
+                proprio_names = tuple(self.cfg.proprio_joint_names) or (*joint_names, *robot.finger_joint_names)
+                with self._lock:
+                    self.robot, self.joint_names, self.proprio_names = robot, joint_names, proprio_names
+                    self._proprio_offsets = driver_offsets(proprio_names, joint_names, robot)
             self.planners = self._build_planners(self.cfg)
         except Exception as exc:  # noqa: BLE001 - reported, and the transition fails cleanly
             self.get_logger().error(f"configure failed: {exc}")
+            self._diag(DiagnosticStatus.ERROR, f"configure failed: {exc}", {})
             return TransitionCallbackReturn.FAILURE
         self.pub_plan = self.create_lifecycle_publisher(JointTrajectory, "/planned_trajectory", 10)
         return TransitionCallbackReturn.SUCCESS
@@ -201,35 +247,58 @@ class MpcNode(LifecycleNode):
             self._thread.join(timeout=5.0)
             self._thread = None
 
-    def _build_planners(self, cfg: MpcNodeConfig) -> dict:
-        """Load the world model and build one MPC per goal kind; one warm-up plan to pay start-up costs now."""
-        import torch
-
+    def _world_model(self, cfg: MpcNodeConfig):
+        """(world model, proprio_dim, why image goals are refused or '', what it is) for this arm."""
         from jepa_mpc.models.shipped import resolve_checkpoint
         from jepa_mpc.models.world_model import WorldModel
-        from jepa_mpc.planner.mpc import RecedingHorizonMPC
-        from jepa_mpc.sim.panda_scene import load_model
 
-        torch.set_num_threads(cfg.torch_threads)
+        robot = self.robot
+        kinematic = NullWorldModel(robot.dof + (1 if robot.finger_joint_names else 0))
+        what = f"no world model: pose goals through {robot.name}'s kinematics"
+        if cfg.checkpoint.strip().lower() == NO_CHECKPOINT:
+            return kinematic, 0, "checkpoint is 'none' (no world model)", what
+        if not cfg.checkpoint and not is_embedded_panda(robot):
+            return kinematic, 0, (f"the shipped checkpoint was trained on the embedded Panda, not on {robot.name}; "
+                                  "set checkpoint to a world model of this arm"), what
         path = resolve_checkpoint(cfg.checkpoint)
         world_model = WorldModel.from_checkpoint(path, device=cfg.device).eval()
+        if int(world_model.action_dim) not in (robot.dof, robot.dof + 1):
+            return kinematic, 0, (f"checkpoint {path} takes {world_model.action_dim} actions and {robot.name} has "
+                                  f"{robot.dof} joints: it was trained on another arm"), what
         proprio_dim = int(world_model.cfg.encoder.proprio_dim)
         if proprio_dim and world_model.cfg.encoder.proprio_key != "joint_pos":
             raise ValueError(f"{path}'s encoder reads {world_model.cfg.encoder.proprio_key}; this node feeds it "
                              "joint positions only")
-        if proprio_dim and proprio_dim != len(cfg.proprio_joint_names):
+        if proprio_dim and proprio_dim != len(self.proprio_names):
             raise ValueError(f"{path} reads {proprio_dim} joint positions ({world_model.cfg.encoder.proprio_key}) but "
-                             f"proprio_joint_names names {len(cfg.proprio_joint_names)}: {cfg.proprio_joint_names}")
-        mpc_cfg, image_costs, pose_costs, guardrails = cfg.to_planner_configs()
-        model = load_model()
-        planners = {
-            "image": RecedingHorizonMPC.build(world_model, mpc_cfg, image_costs, guardrails, model=model),
-            "pose": RecedingHorizonMPC.build(world_model, mpc_cfg, pose_costs, guardrails, model=model),
-        }
-        self.image_size = int(world_model.cfg.encoder.image_size)
+                             f"proprio_joint_names names {len(self.proprio_names)}: {list(self.proprio_names)}")
+        return world_model, proprio_dim, "", str(path)
+
+    def _build_planners(self, cfg: MpcNodeConfig) -> dict:
+        """Load the world model and build one MPC per goal kind it supports (pose always; image with a world
+        model of this arm)."""
+
+        from jepa_mpc.planner.mpc import RecedingHorizonMPC
+
+        torch.set_num_threads(cfg.torch_threads)
+        world_model, proprio_dim, refusal, what = self._world_model(cfg)
+        mpc_cfg, image_costs, pose_costs, guardrails = cfg.to_planner_configs(self.robot)
+        try:
+            guardrails.for_robot(self.robot)
+        except ValueError as exc:
+            raise NodeStartupError(f"guardrails do not fit {self.robot.name}: {exc}") from None
+        planners = {"pose": RecedingHorizonMPC.build(world_model, mpc_cfg, pose_costs, guardrails, robot=self.robot)}
+        if not refusal:
+            planners["image"] = RecedingHorizonMPC.build(world_model, mpc_cfg, image_costs, guardrails,
+                                                         robot=self.robot)
+        encoder = getattr(getattr(world_model, "cfg", None), "encoder", None)
+        self.image_size = int(encoder.image_size) if encoder is not None else None
         self.proprio_dim = proprio_dim
-        self.get_logger().info(f"loaded {path} on {planners['image'].device}; optimizer {cfg.optimizer}, "
+        self.image_goal_refusal = refusal
+        self.get_logger().info(f"{self.robot.name}: {what} on {planners['pose'].device}; optimizer {cfg.optimizer}, "
                                f"K={cfg.num_samples} H={cfg.horizon} iterations={cfg.iterations}")
+        if refusal:
+            self.get_logger().warning(f"pose goals only: {refusal}")
         return planners
 
     def _queue_cfg(self, cfg: MpcNodeConfig) -> None:
@@ -238,12 +307,20 @@ class MpcNode(LifecycleNode):
 
     # ------------------------------------------------------------------------------------------ inputs
     def _expected_hw(self) -> tuple[int, int] | None:
-        """Image size the loaded model takes (None before configure: any size is kept until then)."""
+        """Image size the loaded model takes (None before configure or without a model: any size is kept)."""
         return None if self.image_size is None else (self.image_size, self.image_size)
 
     def _reject(self, what: str, exc: Exception) -> None:
         self.get_logger().warning(f"rejected {what}: {exc}", throttle_duration_sec=1.0)
         self._diag(DiagnosticStatus.WARN, f"rejected {what}: {exc}", {})
+
+    def _refuse_image_goal(self) -> str:
+        """Say (log + /diagnostics) why an image goal cannot be planned on this arm; returns the message."""
+        message = f"image goal refused: {self.image_goal_refusal}; send a pose goal on /goal_pose"
+        self.get_logger().warning(message, throttle_duration_sec=1.0)
+        self._diag(DiagnosticStatus.ERROR, message, {"robot": self.robot.name if self.robot else "",
+                                                     "goal": "image"})
+        return message
 
     def _on_image(self, msg: Image) -> None:
         try:
@@ -255,28 +332,35 @@ class MpcNode(LifecycleNode):
             self._frame = (rgb, stamp_to_s(msg.header.stamp))
 
     def _on_joint_state(self, msg: JointState) -> None:
+        robot = self.robot
+        if robot is None:  # not configured yet: which joints to read is not known
+            return
         try:
-            q, _ = joint_state_to_arrays(msg, self.cfg.joint_names)
+            q, _ = joint_state_to_arrays(msg, self.joint_names)
         except MessageError as exc:
             self._reject("joint state", exc)
             return
         try:
-            proprio, _ = joint_state_to_arrays(msg, self.cfg.proprio_joint_names)
+            proprio, _ = joint_state_to_arrays(msg, self.proprio_names)
+            proprio = proprio - self._proprio_offsets
         except MessageError as exc:
             proprio = None
             if self.proprio_dim:  # only a proprioceptive checkpoint needs the extra joints
                 self._reject("joint state for proprioception", exc)
         with self._lock:
-            self._joints = (q, stamp_to_s(msg.header.stamp))
+            self._joints = (robot.from_driver(q), stamp_to_s(msg.header.stamp))
             self._proprio = proprio
 
     def _on_command(self, msg: JointTrajectory) -> None:
+        robot = self.robot
+        if robot is None:
+            return
         try:
-            positions, _ = trajectory_to_array(msg, self.cfg.joint_names)
+            positions, _ = trajectory_to_array(msg, self.joint_names)
         except MessageError:
             return  # the safety filter reports bad commands; here we only track good ones
         with self._lock:
-            self._commanded = positions[0]
+            self._commanded = robot.from_driver(positions[0])
 
     def _set_goal(self, kind: str, value) -> None:
         with self._lock:
@@ -285,6 +369,9 @@ class MpcNode(LifecycleNode):
         self.get_logger().info(f"new {kind} goal")
 
     def _on_goal_image(self, msg: Image) -> None:
+        if self.image_goal_refusal:
+            self._refuse_image_goal()
+            return
         try:
             rgb = image_msg_to_rgb(msg, self._expected_hw())
         except MessageError as exc:
@@ -297,11 +384,14 @@ class MpcNode(LifecycleNode):
         self._set_goal("image", ImageGoal(rgb, stamp, joints[0] if joints and joints[1] == stamp else None))
 
     def _on_goal_joint_state(self, msg: JointState) -> None:
+        if self.robot is None:
+            return
         try:
-            q, _ = joint_state_to_arrays(msg, self.cfg.proprio_joint_names)
+            q, _ = joint_state_to_arrays(msg, self.proprio_names)
         except MessageError as exc:
             self._reject("goal joint state", exc)
             return
+        q = q - self._proprio_offsets  # the checkpoint reads the description's convention
         stamp = stamp_to_s(msg.header.stamp)
         with self._lock:
             self._goal_joints = (q, stamp)
@@ -318,13 +408,16 @@ class MpcNode(LifecycleNode):
         self._set_goal("pose", xyz)
 
     def _on_capture_goal(self, request, response):
+        if self.image_goal_refusal:
+            response.success, response.message = False, self._refuse_image_goal()
+            return response
         with self._lock:
             frame, proprio = self._frame, self._proprio
         if frame is None:
             response.success, response.message = False, "no camera frame yet"
             return response
         if self.proprio_dim and proprio is None:
-            response.success, response.message = False, f"no joint state with {self.cfg.proprio_joint_names} yet"
+            response.success, response.message = False, f"no joint state with {list(self.proprio_names)} yet"
             return response
         self._set_goal("image", ImageGoal(frame[0].copy(), frame[1], None if proprio is None else proprio.copy()))
         response.success, response.message = True, "current frame is the goal"
@@ -339,7 +432,6 @@ class MpcNode(LifecycleNode):
 
     # ------------------------------------------------------------------------------------------ planning
     def _plan_loop(self) -> None:
-        import torch
 
         from jepa_mpc.planner.mpc import Observation
 
@@ -358,6 +450,14 @@ class MpcNode(LifecycleNode):
                 self._pending_cfg = None
             if pending is not None:
                 self._apply_cfg(pending)
+            if goal is not None and goal[0] not in self.planners:  # an image goal set before configure
+                self._refuse_image_goal()
+                with self._lock:
+                    if self._goal is goal:
+                        self._goal = None
+                goal = None
+            if frame is None and joints is not None and "image" not in self.planners:
+                frame = (NO_FRAME, joints[1])  # a kinematic planner needs no camera
             missing = self._missing_input(goal, frame, joints, proprio)
             if missing:
                 if goal is not None:
@@ -395,7 +495,7 @@ class MpcNode(LifecycleNode):
         if frame is None or joints is None:
             return "no camera frame or joint state yet"
         if self.proprio_dim and proprio is None:
-            return f"no joint state with {self.cfg.proprio_joint_names}"
+            return f"no joint state with {list(self.proprio_names)}"
         if self.proprio_dim and goal[0] == "image" and goal[1].joints is None:
             return "the goal image's joint positions have not arrived on /goal_joint_states (same stamp)"
         return ""
@@ -412,12 +512,12 @@ class MpcNode(LifecycleNode):
     def _publish(self, tick, q0: np.ndarray, frame_stamp_s: float) -> None:
         plan, command = tick.plan, tick.command
         if plan.ok and command.joint_targets.shape[0] > 0 and self.pub_plan is not None:
-            safety = self.planners["image"].safety  # same arm model and action semantics for both planners
+            safety = self.planners["pose"].safety  # same arm model and action semantics for every planner
             positions = integrate_targets(q0, plan.actions.cpu().numpy().astype(np.float64), safety.mjcf_lower,
                                           safety.mjcf_upper, safety.cfg.arm)
             positions[: command.joint_targets.shape[0]] = command.joint_targets  # the filtered head
-            self.pub_plan.publish(trajectory_msg(self.cfg.joint_names, positions, self.cfg.control_period_s,
-                                                 s_to_stamp(self.now_s())))
+            self.pub_plan.publish(trajectory_msg(self.joint_names, self.robot.to_driver(positions),
+                                                 self.cfg.control_period_s, s_to_stamp(self.now_s())))
             self.plans_published += 1
         values = {"status": plan.status.value, "plan_ms": round(tick.timings_s.get("plan", 0) * 1e3, 2),
                   "encode_ms": round(tick.timings_s.get("encode", 0) * 1e3, 2),
@@ -432,15 +532,28 @@ class MpcNode(LifecycleNode):
 
 
 def main(args=None) -> None:
-    """`ros2 run jepa_mpc jepa_mpc_mpc`: configures and activates itself, then spins."""
+    """`ros2 run jepa_mpc jepa_mpc_mpc`: configures and activates itself, then spins. Exits with status 1 when it
+    cannot start (bad parameters, a robot description that does not load); the log line says why."""
     from rclpy.executors import MultiThreadedExecutor
 
     rclpy.init(args=args)
-    node = MpcNode()
+    try:
+        node = MpcNode()
+    except ValueError as exc:  # a parameter value the config rejects: one line, no traceback
+        rclpy.logging.get_logger("mpc").fatal(f"cannot start: {exc}")
+        rclpy.try_shutdown()
+        raise SystemExit(1) from None
+    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
+        rclpy.try_shutdown()
+        return
     executor = MultiThreadedExecutor()
     executor.add_node(node)
     try:
-        node.trigger_configure()
+        if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:  # stopped or failed while configuring
+            if not node.context.ok():
+                return
+            node.get_logger().fatal("cannot start: configure failed (see above)")
+            raise SystemExit(1)
         node.trigger_activate()
         executor.spin()
     except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):

@@ -18,12 +18,24 @@ def param(default: Any, help_text: str, read_only: bool = False) -> Any:
 
 
 def spin_node_main(node_cls: type, args=None) -> None:
-    """`ros2 run` entry point for a plain node: init, spin until Ctrl-C or shutdown, clean up."""
+    """`ros2 run` entry point for a plain node: init, spin until Ctrl-C or shutdown, clean up. A node that cannot
+    start (NodeStartupError, e.g. a robot description that does not load) logs why and exits with status 1."""
     import rclpy
     from rclpy.executors import ExternalShutdownException
 
+    from jepa_mpc.ros_nodes.robot_param import NodeStartupError
+
     rclpy.init(args=args)
-    node = node_cls()
+    try:
+        node = node_cls()
+    except (NodeStartupError, ValueError) as exc:  # bad parameters: one line, no traceback
+        rclpy.logging.get_logger(getattr(node_cls, "DEFAULT_NAME", node_cls.__name__)).fatal(
+            f"cannot start: {exc}")
+        rclpy.try_shutdown()
+        raise SystemExit(1) from None
+    except (KeyboardInterrupt, ExternalShutdownException):  # stopped while starting (e.g. loading the robot)
+        rclpy.try_shutdown()
+        return
     try:
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):

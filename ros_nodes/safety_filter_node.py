@@ -5,6 +5,10 @@ joint state (clamp or hold), and publishes to the controller topic (ros2_control
 Watchdog: if joint states or camera frames go stale, or the plan is older than max_plan_age_s, it commands a
 hold at the last safe target, within two control periods. ~/estop latches a hold until ~/reset. Every tick's
 decision and its reasons go to /diagnostics. It trusts neither the model nor the optimiser.
+
+The arm is the `robot_description` parameter (ros_nodes/robot_param.py; empty: the /robot_description topic).
+Joint states, plans and commands are in the driver's convention; the filter checks in the description's
+(robot.from_driver on the way in, robot.to_driver on the way out).
 """
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ from trajectory_msgs.msg import JointTrajectory
 
 from jepa_mpc.planner.config import SafetyConfig
 from jepa_mpc.planner.safety import SafetyFilter
+from jepa_mpc.robots.arm_control import ArmControlConfig
 from jepa_mpc.ros_nodes.conversions import (
     MessageError,
     diagnostics_msg,
@@ -33,15 +38,24 @@ from jepa_mpc.ros_nodes.conversions import (
 )
 from jepa_mpc.ros_nodes.guardrail_params import GuardrailParams
 from jepa_mpc.ros_nodes.params import declare_config, param, spin_node_main
-from jepa_mpc.ros_nodes.sim_bridge import PANDA_ROS_JOINTS
-from jepa_mpc.sim.arm_control import ArmControlConfig
+from jepa_mpc.ros_nodes.robot_param import (
+    ROBOT_HELP,
+    TIMEOUT_HELP,
+    NodeStartupError,
+    arm_joint_names,
+    check_timeout,
+    resolve_robot,
+)
 
 
 @dataclasses.dataclass(frozen=True)
 class SafetyFilterNodeConfig:
     """Parameters of the safety filter node (guardrails under `guardrails.`)."""
 
-    joint_names: tuple = param(PANDA_ROS_JOINTS, "ROS names of the 7 arm joints")
+    robot_description: str = param("panda", ROBOT_HELP, read_only=True)
+    robot_description_timeout_s: float = param(30.0, TIMEOUT_HELP, read_only=True)
+    joint_names: tuple = param((), "ROS (driver) names of the arm joints, in the description's order; empty: the "
+                               "robot's")
     control_period_s: float = param(0.1, "tick period", read_only=True)
     max_step_rad: float = param(0.05, "largest joint change per period")
     max_joint_state_age_s: float = param(0.25, "older joint states: hold")
@@ -55,8 +69,9 @@ class SafetyFilterNodeConfig:
     guardrails: GuardrailParams = dataclasses.field(default_factory=GuardrailParams)
 
     def __post_init__(self) -> None:
-        if len(self.joint_names) != 7:
-            raise ValueError(f"joint_names must name 7 joints, got {self.joint_names}")
+        check_timeout(self.robot_description_timeout_s)
+        if len(set(self.joint_names)) != len(self.joint_names):
+            raise ValueError(f"joint_names must be distinct, got {self.joint_names}")
         for name in ("control_period_s", "max_step_rad", "max_joint_state_age_s", "max_plan_age_s"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
@@ -64,9 +79,11 @@ class SafetyFilterNodeConfig:
         if not (math.isfinite(self.max_image_age_s) and self.max_image_age_s >= 0):
             raise ValueError(f"max_image_age_s must be >= 0, got {self.max_image_age_s}")
 
-    def safety_config(self) -> SafetyConfig:
+    def safety_config(self, robot=None) -> SafetyConfig:
+        """The filter's SafetyConfig on `robot` (guardrails: GuardrailParams.to_config(robot))."""
         arm = ArmControlConfig(control_period_s=self.control_period_s, max_joint_step_rad=self.max_step_rad)
-        return SafetyConfig(guardrails=self.guardrails.to_config(), arm=arm, max_obs_age_s=self.max_joint_state_age_s)
+        return SafetyConfig(guardrails=self.guardrails.to_config(robot), arm=arm,
+                            max_obs_age_s=self.max_joint_state_age_s)
 
 
 class SafetyFilterNode(Node):
@@ -74,8 +91,22 @@ class SafetyFilterNode(Node):
 
     def __init__(self, name: str = "safety_filter", **kwargs) -> None:
         super().__init__(name, **kwargs)
+        try:
+            self._start()
+        except BaseException:
+            self.destroy_node()  # a node that cannot start leaves nothing behind on the graph
+            raise
+
+    def _start(self) -> None:
         self.cfg: SafetyFilterNodeConfig = declare_config(self, SafetyFilterNodeConfig)
-        self.filter = SafetyFilter(self.cfg.safety_config())
+        self.robot = resolve_robot(self.cfg.robot_description, context=self.context,
+                                   timeout_s=self.cfg.robot_description_timeout_s, logger=self.get_logger(),
+                                   owner=self.get_name())
+        self.joint_names = arm_joint_names(self.cfg.joint_names, self.robot)
+        try:
+            self.filter = SafetyFilter(self.cfg.safety_config(self.robot), self.robot)
+        except ValueError as exc:  # e.g. joint limits with the wrong number of values for this arm
+            raise NodeStartupError(f"guardrails do not fit {self.robot.name}: {exc}") from None
         self._lock = threading.Lock()
         self._q: np.ndarray | None = None
         self._q_stamp = -math.inf
@@ -107,12 +138,12 @@ class SafetyFilterNode(Node):
 
     def _on_joint_state(self, msg: JointState) -> None:
         try:
-            q, _ = joint_state_to_arrays(msg, self.cfg.joint_names)
+            q, _ = joint_state_to_arrays(msg, self.joint_names)
         except MessageError as exc:
             self._reject("joint state", exc)
             return
         with self._lock:
-            self._q, self._q_stamp = q, stamp_to_s(msg.header.stamp)
+            self._q, self._q_stamp = self.robot.from_driver(q), stamp_to_s(msg.header.stamp)
 
     def _on_image(self, msg: Image) -> None:
         with self._lock:  # only the stamp matters here: the watchdog asks "is the camera alive?"
@@ -120,12 +151,12 @@ class SafetyFilterNode(Node):
 
     def _on_plan(self, msg: JointTrajectory) -> None:
         try:
-            positions, _ = trajectory_to_array(msg, self.cfg.joint_names)
+            positions, _ = trajectory_to_array(msg, self.joint_names)
         except MessageError as exc:
             self._reject("plan", exc)
             return
         with self._lock:
-            self._plan, self._plan_stamp = positions, stamp_to_s(msg.header.stamp)
+            self._plan, self._plan_stamp = self.robot.from_driver(positions), stamp_to_s(msg.header.stamp)
 
     def _on_estop(self, request, response):
         self.estopped = True
@@ -188,8 +219,9 @@ class SafetyFilterNode(Node):
         self._publish_diag(DiagnosticStatus.ERROR if why == "estop" else DiagnosticStatus.WARN, self.last_decision)
 
     def _send(self, targets: np.ndarray) -> None:
-        self.pub_cmd.publish(trajectory_msg(self.cfg.joint_names, targets, self.cfg.control_period_s,
-                                            s_to_stamp(0.0)))
+        """Command model-convention targets [T, J] (published in the driver's convention)."""
+        self.pub_cmd.publish(trajectory_msg(self.joint_names, self.robot.to_driver(targets),
+                                            self.cfg.control_period_s, s_to_stamp(0.0)))
         self._prev_sent = self._last_sent
         self._last_sent = np.array(targets[0], dtype=np.float64)
         self.counts["sent"] += 1

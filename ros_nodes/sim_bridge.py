@@ -1,30 +1,44 @@
-"""`sim_bridge` node: the MuJoCo Panda behind the same ROS interfaces a real arm with ros2_control offers.
+"""`sim_bridge` node: a MuJoCo arm behind the same ROS interfaces a real arm with ros2_control offers.
 
-Publishes /joint_states, /camera/image_raw and /camera/camera_info (one stamp per control tick, sensor-data QoS),
-accepts arm commands as trajectory_msgs/JointTrajectory on the JointTrajectoryController topic and as
-std_msgs/Float64MultiArray on the forward_position_controller topic, and offers ~/reset (std_srvs/Trigger) to
-start a new episode. Each episode's goal is published latched on /sim/goal_image, /sim/goal_joint_states (the
-joint positions the goal image shows, same stamp) and /sim/goal_pose.
+The arm is the `robot_description` parameter (ros_nodes/robot_param.py): the embedded Panda runs the Panda scene
+(`task: reach` or `push`, sim/panda_env.py); any other description runs `jepa_mpc/ArmReach-v0` around that arm
+(sim/arm_env.py: the arm on a table, a camera placed from its reach, a reach goal per episode).
+Publishes /joint_states (the arm joints, then the fingers when the robot has them), /camera/image_raw and
+/camera/camera_info (one stamp per control tick, sensor-data QoS), accepts arm commands as
+trajectory_msgs/JointTrajectory on the JointTrajectoryController topic and as std_msgs/Float64MultiArray on the
+forward_position_controller topic, and offers ~/reset (std_srvs/Trigger) to start a new episode. Each episode's
+goal is published latched on /sim/goal_image, /sim/goal_joint_states (the joint positions the goal image shows,
+same stamp) and /sim/goal_pose. Joint positions are published and taken in the driver's convention, as a real
+driver does (robot.to_driver / from_driver: the sim Panda reports Franka's joint 6, the description's + pi/2).
 With rate_factor > 1 it runs faster than real time and publishes /clock (other nodes then use_sim_time).
 """
 from __future__ import annotations
 
-import dataclasses
-import math
-import threading
-import time
+from jepa_mpc.sim.rendering import select_gl_backend
 
-import numpy as np
-from geometry_msgs.msg import PoseStamped
-from rclpy.node import Node
-from rclpy.qos import QoSDurabilityPolicy, QoSProfile, QoSReliabilityPolicy, qos_profile_sensor_data
-from rosgraph_msgs.msg import Clock
-from sensor_msgs.msg import CameraInfo, Image, JointState
-from std_msgs.msg import Float64MultiArray, Header
-from std_srvs.srv import Trigger
-from trajectory_msgs.msg import JointTrajectory
+select_gl_backend()  # before anything imports mujoco: the simulator renders headless
 
-from jepa_mpc.ros_nodes.conversions import (
+import dataclasses  # noqa: E402
+import math  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+from geometry_msgs.msg import PoseStamped  # noqa: E402
+from rclpy.node import Node  # noqa: E402
+from rclpy.qos import (  # noqa: E402
+    QoSDurabilityPolicy,
+    QoSProfile,
+    QoSReliabilityPolicy,
+    qos_profile_sensor_data,
+)
+from rosgraph_msgs.msg import Clock  # noqa: E402
+from sensor_msgs.msg import CameraInfo, Image, JointState  # noqa: E402
+from std_msgs.msg import Float64MultiArray, Header  # noqa: E402
+from std_srvs.srv import Trigger  # noqa: E402
+from trajectory_msgs.msg import JointTrajectory  # noqa: E402
+
+from jepa_mpc.ros_nodes.conversions import (  # noqa: E402
     MessageError,
     joint_state_msg,
     rgb_to_image_msg,
@@ -32,55 +46,94 @@ from jepa_mpc.ros_nodes.conversions import (
     stamp_to_s,
     trajectory_to_array,
 )
-from jepa_mpc.ros_nodes.params import declare_config, param, spin_node_main
-from jepa_mpc.sim.trajectory_follower import TrajectoryFollower
+from jepa_mpc.ros_nodes.params import declare_config, param, spin_node_main  # noqa: E402
+from jepa_mpc.ros_nodes.robot_param import (  # noqa: E402
+    ROBOT_HELP,
+    TIMEOUT_HELP,
+    NodeStartupError,
+    arm_joint_names,
+    check_timeout,
+    is_embedded_panda,
+    resolve_robot,
+)
+from jepa_mpc.sim.trajectory_follower import TrajectoryFollower  # noqa: E402
 
-PANDA_ROS_JOINTS = tuple(f"panda_joint{i}" for i in range(1, 8))
-PANDA_FINGER_JOINTS = ("panda_finger_joint1", "panda_finger_joint2")
 LATCHED = QoSProfile(depth=1, durability=QoSDurabilityPolicy.TRANSIENT_LOCAL,
                      reliability=QoSReliabilityPolicy.RELIABLE)
-
+TASKS = ("reach", "push")
 
 
 @dataclasses.dataclass(frozen=True)
 class SimBridgeConfig:
     """Parameters of the sim bridge node."""
 
-    task: str = param("reach", "'reach' or 'push'", read_only=True)
+    robot_description: str = param("panda", ROBOT_HELP, read_only=True)
+    robot_description_timeout_s: float = param(30.0, TIMEOUT_HELP, read_only=True)
+    task: str = param("reach", "'reach' or 'push' (push: the embedded Panda only)", read_only=True)
     image_size: int = param(64, "camera image size, pixels", read_only=True)
     seed: int = param(0, "seed of the first episode; +1 per reset")
     control_period_s: float = param(0.1, "simulated time per tick", read_only=True)
     rate_factor: float = param(1.0, "sim speed / real time; != 1 publishes /clock")
-    camera_pos: tuple = param((1.6, 0.9, 1.05), "camera position, m", read_only=True)
-    camera_lookat: tuple = param((0.35, 0.0, 0.25), "camera target, m",
-                                                                                       read_only=True)
+    camera_pos: tuple = param((), "camera position, m; empty: the cell's default view", read_only=True)
+    camera_lookat: tuple = param((), "camera target, m; empty: the cell's default view", read_only=True)
     camera_frame_id: str = param("camera_color_optical_frame", "image frame id")
-    joint_names: tuple = param(PANDA_ROS_JOINTS, "ROS names of the 7 arm joints")
+    joint_names: tuple = param((), "ROS (driver) names of the arm joints, in the description's order; empty: the "
+                               "robot's")
     trajectory_topic: str = param("/joint_trajectory_controller/joint_trajectory", "JTC command topic", read_only=True)
     forward_topic: str = param("/forward_position_controller/commands", "forward position controller topic",
                                read_only=True)
 
     def __post_init__(self) -> None:
-        if self.task not in ("reach", "push"):
+        check_timeout(self.robot_description_timeout_s)
+        if self.task not in TASKS:
             raise ValueError(f"task must be 'reach' or 'push', got {self.task!r}")
         if not (self.rate_factor > 0 and math.isfinite(self.rate_factor)):
             raise ValueError(f"rate_factor must be > 0, got {self.rate_factor}")
-        if len(self.joint_names) != 7:
-            raise ValueError(f"joint_names must name 7 arm joints, got {self.joint_names}")
-        if len(self.camera_pos) != 3 or len(self.camera_lookat) != 3:
-            raise ValueError("camera_pos and camera_lookat need 3 values each")
+        if len(set(self.joint_names)) != len(self.joint_names):
+            raise ValueError(f"joint_names must be distinct, got {self.joint_names}")
+        for name in ("camera_pos", "camera_lookat"):
+            value = getattr(self, name)
+            if len(value) not in (0, 3) or not all(math.isfinite(float(v)) for v in value):
+                raise ValueError(f"{name} needs 3 finite values (or none: the default view), got {list(value)}")
+
+    def camera(self, default):
+        """CameraConfig: the given pose, each empty part from `default` (the cell's own view)."""
+        from jepa_mpc.sim.panda_scene import CameraConfig
+
+        return CameraConfig(pos=tuple(float(v) for v in self.camera_pos) or default.pos,
+                            lookat=tuple(float(v) for v in self.camera_lookat) or default.lookat,
+                            fovy_deg=default.fovy_deg)
 
 
 class SimBridgeNode(Node):
     """Steps the simulated arm once per control period and speaks the ros2_control topics.
 
     The simulation lives in its own thread (which owns the MuJoCo model and its GL context, as EGL contexts are
-    bound to the thread that made them); ROS callbacks only hand it commands and reset requests.
+    bound to the thread that made them); ROS callbacks only hand it commands and reset requests. The follower and
+    the simulator work in the description's joint convention; messages carry the driver's.
     """
+
+    START_TIMEOUT_S = 120.0
 
     def __init__(self, name: str = "sim_bridge", **kwargs) -> None:
         super().__init__(name, **kwargs)
+        self._thread: threading.Thread | None = None
+        try:
+            self._start()
+        except BaseException:
+            self.destroy_node()  # a node that cannot start leaves nothing behind on the graph
+            raise
+
+    def _start(self) -> None:
         self.cfg: SimBridgeConfig = declare_config(self, SimBridgeConfig)
+        self.robot = resolve_robot(self.cfg.robot_description, context=self.context,
+                                   timeout_s=self.cfg.robot_description_timeout_s, logger=self.get_logger(),
+                                   owner=self.get_name())
+        self.panda_scene = is_embedded_panda(self.robot)
+        if self.cfg.task != "reach" and not self.panda_scene:
+            raise NodeStartupError(f"task {self.cfg.task!r} runs on the embedded Panda only; {self.robot.name} gets "
+                                   "the reach task (ArmReach-v0): set task: reach")
+        self.joint_names = arm_joint_names(self.cfg.joint_names, self.robot)
         self._seed = self.cfg.seed
         self._sim_time = 0.0
         self._lock = threading.Lock()  # guards the follower between callbacks and the sim thread
@@ -104,9 +157,10 @@ class SimBridgeNode(Node):
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="sim_bridge_physics", daemon=True)
         self._thread.start()
-        if not self._ready.wait(timeout=60.0) or self._error is not None:
+        if not self._ready.wait(timeout=self.START_TIMEOUT_S) or self._error is not None:
             self._stop.set()
-            raise RuntimeError(f"simulation failed to start: {self._error}")
+            raise NodeStartupError(f"simulation of {self.robot.name} failed to start: "
+                                   f"{self._error or f'not ready within {self.START_TIMEOUT_S:g} s'}")
 
     # --------------------------------------------------------------------------------------------- time
     def now_s(self) -> float:
@@ -116,16 +170,27 @@ class SimBridgeNode(Node):
         return self.get_clock().now().nanoseconds * 1e-9
 
     # --------------------------------------------------------------------------------------------- sim thread
-    def _run(self) -> None:
-        from jepa_mpc.sim.arm_control import ArmControlConfig
-        from jepa_mpc.sim.panda_env import PandaArmEnv
-        from jepa_mpc.sim.panda_scene import CameraConfig
+    def _make_env(self):
+        """The Panda scene for the embedded Panda (reach or push), ArmReach-v0 around any other arm."""
+        from jepa_mpc.robots.arm_control import ArmControlConfig
 
+        control = ArmControlConfig(control_period_s=self.cfg.control_period_s)
+        if self.panda_scene:
+            from jepa_mpc.sim.panda_env import PandaArmEnv
+            from jepa_mpc.sim.panda_scene import CameraConfig
+
+            return PandaArmEnv(task=self.cfg.task, image_size=self.cfg.image_size,
+                               camera=self.cfg.camera(CameraConfig()), control=control)
+        from jepa_mpc.sim.arm_cell import default_camera
+        from jepa_mpc.sim.arm_env import ArmReachEnv
+
+        camera = self.cfg.camera(default_camera(self.robot)) if self.cfg.camera_pos or self.cfg.camera_lookat \
+            else None
+        return ArmReachEnv(robot=self.robot, image_size=self.cfg.image_size, camera=camera, control=control)
+
+    def _run(self) -> None:
         try:
-            self.env = PandaArmEnv(
-                task=self.cfg.task, image_size=self.cfg.image_size,
-                camera=CameraConfig(pos=tuple(self.cfg.camera_pos), lookat=tuple(self.cfg.camera_lookat)),
-                control=ArmControlConfig(control_period_s=self.cfg.control_period_s))
+            self.env = self._make_env()
             self._reset_episode()
         except BaseException as exc:  # reported to the constructor, which raises it
             self._error = exc
@@ -149,15 +214,25 @@ class SimBridgeNode(Node):
         finally:
             self.env.close()
 
+    def _joint_state(self, positions: np.ndarray, velocities: np.ndarray, stamp) -> JointState:
+        """The arm joints (driver convention), then the fingers when the robot has them."""
+        dof = self.robot.dof
+        positions = np.asarray(positions, dtype=np.float64)
+        q = self.robot.to_driver(positions[:dof])
+        names: tuple[str, ...] = self.joint_names
+        fingers = self.robot.finger_joint_names
+        if fingers and len(positions) == dof + len(fingers):
+            names, q = (*names, *fingers), np.r_[q, positions[dof:]]
+        return joint_state_msg(names, q, np.asarray(velocities, dtype=np.float64)[: len(names)], stamp)
+
     def _reset_episode(self) -> None:
         obs, info = self.env.reset(seed=self._seed)
         self._seed += 1
         with self._lock:
             self.follower = TrajectoryFollower(self.env.joint_targets)
         stamp = s_to_stamp(self.now_s())
-        goal_q = info["goal_joint_pos"]
-        self.pub_goal_joints.publish(joint_state_msg((*self.cfg.joint_names, *PANDA_FINGER_JOINTS), goal_q,
-                                                     np.zeros_like(goal_q), stamp))
+        goal_q = np.asarray(info["goal_joint_pos"], dtype=np.float64)
+        self.pub_goal_joints.publish(self._joint_state(goal_q, np.zeros_like(goal_q), stamp))
         self.pub_goal_image.publish(rgb_to_image_msg(info["goal_image"], stamp, self.cfg.camera_frame_id))
         goal = PoseStamped(header=Header(stamp=stamp, frame_id="world"))
         goal.pose.position.x, goal.pose.position.y, goal.pose.position.z = (float(v) for v in self.env.goal_pos)
@@ -185,29 +260,29 @@ class SimBridgeNode(Node):
 
     def _on_trajectory(self, msg: JointTrajectory) -> None:
         try:
-            positions, times = trajectory_to_array(msg, self.cfg.joint_names)
+            positions, times = trajectory_to_array(msg, self.joint_names)
             now = self.now_s()
             start = stamp_to_s(msg.header.stamp) or now
             with self._lock:
-                self.follower.set_trajectory(positions, times, start, now)
+                self.follower.set_trajectory(self.robot.from_driver(positions), times, start, now)
         except (MessageError, ValueError) as exc:
             self.rejected_commands += 1
             self.get_logger().warning(f"rejected trajectory: {exc}", throttle_duration_sec=1.0)
 
     def _on_forward(self, msg: Float64MultiArray) -> None:
         target = np.asarray(msg.data, dtype=np.float64)
-        if target.shape != (7,) or not np.all(np.isfinite(target)):
+        if target.shape != (self.robot.dof,) or not np.all(np.isfinite(target)):
             self.rejected_commands += 1
-            self.get_logger().warning(f"rejected forward command of {len(msg.data)} values", throttle_duration_sec=1.0)
+            self.get_logger().warning(f"rejected forward command of {len(msg.data)} values (want {self.robot.dof} "
+                                      "finite joint positions)", throttle_duration_sec=1.0)
             return
         with self._lock:
-            self.follower.hold(target)
+            self.follower.hold(self.robot.from_driver(target))
 
     # --------------------------------------------------------------------------------------------- publish
     def _publish(self, obs: dict) -> None:
         stamp = s_to_stamp(self.now_s())
-        self.pub_joints.publish(joint_state_msg((*self.cfg.joint_names, *PANDA_FINGER_JOINTS), obs["joint_pos"],
-                                                obs["joint_vel"], stamp))
+        self.pub_joints.publish(self._joint_state(obs["joint_pos"], obs["joint_vel"], stamp))
         self.pub_image.publish(rgb_to_image_msg(obs["image"], stamp, self.cfg.camera_frame_id))
         self.pub_info.publish(self._camera_info(stamp))
 
@@ -220,8 +295,9 @@ class SimBridgeNode(Node):
                           r=[1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0], p=[f, 0.0, c, 0.0, 0.0, f, c, 0.0, 0.0, 0.0, 1.0, 0.0])
 
     def destroy_node(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5.0)
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join(timeout=5.0)
         super().destroy_node()
 
 

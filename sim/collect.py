@@ -21,7 +21,10 @@ from jepa_mpc.models.episodes import FORMAT, FORMAT_VERSION, complete_indices, r
 from jepa_mpc.sim.process_pool import spawn_pool
 
 log = logging.getLogger(__name__)
-TASK_OF_ENV = {"jepa_mpc/PandaReach-v0": "reach", "jepa_mpc/PandaPush-v1": "push", "jepa_mpc/DMCReacher-v0": "reacher"}
+TASK_OF_ENV = {"jepa_mpc/PandaReach-v0": "reach", "jepa_mpc/PandaPush-v1": "push", "jepa_mpc/DMCReacher-v0": "reacher",
+               "jepa_mpc/ArmReach-v0": "reach"}
+ARM_REACH_ID = "jepa_mpc/ArmReach-v0"
+"""The reach cell built around any arm (`--robot`)."""
 _worker_envs: dict = {}  # per-process env cache: building the MuJoCo model and GL context costs ~0.2 s
 
 
@@ -30,23 +33,26 @@ def episode_seed(seed: int, index: int) -> int:
     return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
 
 
-def _env(env_id: str, image_size: int):
+def _env(env_id: str, image_size: int, robot: str = ""):
     import gymnasium
 
     import jepa_mpc.sim  # noqa: F401  (registers the ids in this process)
 
-    key = (env_id, image_size)
+    key = (env_id, image_size, robot)
     if key not in _worker_envs:
-        _worker_envs[key] = gymnasium.make(env_id, image_size=image_size).unwrapped
+        kwargs = {"robot": robot} if robot else {}
+        _worker_envs[key] = gymnasium.make(env_id, image_size=image_size, **kwargs).unwrapped
     return _worker_envs[key]
 
 
-def run_episode(env_id: str, image_size: int, steps: int, seed: int, policy_mix: str, push_home: bool = False):
+def run_episode(env_id: str, image_size: int, steps: int, seed: int, policy_mix: str, push_home: bool = False,
+                robot: str = ""):
     """Roll out one exploration episode; returns (arrays dict in the episode format, policy name). `push_home`:
-    push episodes take the arm home once the cube is delivered (sim/exploration.py)."""
+    push episodes take the arm home once the cube is delivered (sim/exploration.py). `robot`: the arm of the
+    any-arm reach cell."""
     from jepa_mpc.sim.exploration import draw_policy_name, make_policy
 
-    env = _env(env_id, image_size)
+    env = _env(env_id, image_size, robot)
     task = TASK_OF_ENV[env_id]
     rng = np.random.default_rng(seed)
     policy_name = draw_policy_name(rng, task, policy_mix)
@@ -78,14 +84,18 @@ def run_episode(env_id: str, image_size: int, steps: int, seed: int, policy_mix:
 
 
 def _collect_one(out: str, index: int, env_id: str, image_size: int, steps: int, seed: int, policy_mix: str,
-                 push_home: bool = False):
+                 push_home: bool = False, robot: str = ""):
     s = episode_seed(seed, index)
-    arrays, policy_name = run_episode(env_id, image_size, steps, s, policy_mix, push_home)
+    arrays, policy_name = run_episode(env_id, image_size, steps, s, policy_mix, push_home, robot)
     return write_episode(out, index, arrays, seed=s, policy=policy_name)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--env", required=True, choices=sorted(TASK_OF_ENV), help="environment id")
+    parser.add_argument("--env", default=None, choices=sorted(TASK_OF_ENV),
+                        help=f"environment id (required unless --robot is given, which means {ARM_REACH_ID})")
+    parser.add_argument("--robot", default="",
+                        help=f"collect in {ARM_REACH_ID}, the reach cell built around this arm: 'panda', "
+                             "robosuite:NAME, pybullet_data:PATH, or a URDF/MJCF file")
     parser.add_argument("--episodes", type=int, required=True, help="number of episodes in the dataset")
     parser.add_argument("--out", required=True, type=pathlib.Path, help="dataset folder")
     parser.add_argument("--steps", type=int, default=None, help="actions per episode (default: the env's limit)")
@@ -107,7 +117,8 @@ def _check_or_write_meta(out: pathlib.Path, meta: dict, resume: bool) -> None:
         if not resume:
             raise SystemExit(f"{out} already holds a dataset; pass --resume to continue it, or choose a new --out")
         old = {"push_home": False, **read_dataset_meta(out)}  # datasets from before --push-home lack the key
-        keys = ("env_id", "image_size", "steps", "policy", "seed", "push_home")
+        old.setdefault("robot", "")  # datasets from before --robot lack the key
+        keys = ("env_id", "robot", "image_size", "steps", "policy", "seed", "push_home")
         diff = {k: (old.get(k), meta[k]) for k in keys if old.get(k) != meta[k]}
         if diff:
             raise SystemExit(f"--resume with different settings than {meta_path}: {diff}")
@@ -125,12 +136,18 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.episodes < 1:
         raise SystemExit("--episodes must be >= 1")
+    if args.robot and args.env not in (None, ARM_REACH_ID):
+        raise SystemExit(f"--robot collects in {ARM_REACH_ID}; it does not apply to --env {args.env}")
+    if args.env is None and not args.robot:
+        raise SystemExit("give --env (one of " + ", ".join(sorted(TASK_OF_ENV)) + ") or --robot")
+    args.env = args.env or ARM_REACH_ID
     if (args.policy == "push" or args.push_home) and args.env != "jepa_mpc/PandaPush-v1":
         raise SystemExit(f"--{'push-home' if args.push_home else 'policy push'} needs --env jepa_mpc/PandaPush-v1")
     steps = args.steps or MAX_EPISODE_STEPS[args.env]
     out: pathlib.Path = args.out
     (out / "episodes").mkdir(parents=True, exist_ok=True)
-    meta = {"format": FORMAT, "version": FORMAT_VERSION, "env_id": args.env, "image_size": args.image_size,
+    meta = {"format": FORMAT, "version": FORMAT_VERSION, "env_id": args.env, "robot": args.robot,
+            "image_size": args.image_size,
             "steps": steps, "policy": args.policy, "seed": args.seed, "push_home": args.push_home,
             "episodes": args.episodes}
     _check_or_write_meta(out, meta, args.resume)
@@ -147,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
 
     bar = tqdm(total=len(todo), unit="ep", desc="collect", disable=args.no_progress, file=sys.stderr)
     start, successes, by_policy = time.perf_counter(), 0, {}
-    job = (args.env, args.image_size, steps, args.seed, args.policy, args.push_home)
+    job = (args.env, args.image_size, steps, args.seed, args.policy, args.push_home, args.robot)
     if workers == 1:
         results = (_collect_one(str(out), i, *job) for i in todo)
         pool = None

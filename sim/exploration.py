@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from jepa_mpc.sim.arm_control import ACTION_DIM, ARM_DOF
+from jepa_mpc.robots.panda import ACTION_DIM
+from jepa_mpc.robots.panda import DOF as ARM_DOF
 from jepa_mpc.sim.panda_scene import HOME_QPOS
 
 POLICY_MIXES = {

@@ -15,7 +15,9 @@ import mujoco
 import numpy as np
 from gymnasium import spaces
 
-from jepa_mpc.sim.arm_control import ACTION_DIM, ARM_DOF, ArmControlConfig, gripper_opening, next_joint_targets
+from jepa_mpc.robots.arm_control import ArmControlConfig, gripper_opening, next_joint_targets
+from jepa_mpc.robots.panda import ACTION_DIM
+from jepa_mpc.robots.panda import DOF as ARM_DOF
 from jepa_mpc.sim.panda_scene import (
     ARM_JOINTS,
     CUBE_BODY,
@@ -23,19 +25,19 @@ from jepa_mpc.sim.panda_scene import (
     FINGER_JOINTS,
     GRIPPER_OPEN,
     CameraConfig,
-    arm_limits,
     load_model,
 )
-from jepa_mpc.sim.rendering import make_renderer
+from jepa_mpc.sim.rendering import CameraRendering
 from jepa_mpc.sim.tasks import WORKSPACE_HIGH, WORKSPACE_LOW, make_task
 
 CAMERA_NAME = "front"
 
 
-class PandaArmEnv(gymnasium.Env):
+class PandaArmEnv(CameraRendering, gymnasium.Env):
     """The Panda on a table with a cube, driven by bounded joint-position deltas, observed by one camera."""
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+    camera_name = CAMERA_NAME
 
     def __init__(self, task: str = "reach", image_size: int = 64, camera: CameraConfig | None = None,
                  control: ArmControlConfig | None = None, render_mode: str | None = None,
@@ -53,8 +55,8 @@ class PandaArmEnv(gymnasium.Env):
         self.model.opt.timestep = self.control.physics_dt_s
         self.data = mujoco.MjData(self.model)
         self._fk_data = mujoco.MjData(self.model)  # scratch state for goal sampling / goal images
-        limits = arm_limits(self.model)
-        self.joint_lower, self.joint_upper = limits.lower, limits.upper
+        ranges = np.array([self.model.joint(n).range for n in ARM_JOINTS])
+        self.joint_lower, self.joint_upper = ranges[:, 0].copy(), ranges[:, 1].copy()
         self._arm_qadr = np.array([self.model.joint(n).qposadr[0] for n in ARM_JOINTS])
         self._arm_dadr = np.array([self.model.joint(n).dofadr[0] for n in ARM_JOINTS])
         self._obs_qadr = np.r_[self._arm_qadr, [self.model.joint(n).qposadr[0] for n in FINGER_JOINTS]]
@@ -136,21 +138,6 @@ class PandaArmEnv(gymnasium.Env):
         return self.data.site_xpos[self._ee_site].copy()
 
     # ----------------------------------------------------------------------------------------------- render
-    def _render(self, data: mujoco.MjData, size: int | None = None) -> np.ndarray:
-        size = size or self.image_size
-        if self._renderer is None or self._renderer.height != size:
-            if self._renderer is not None:
-                self._renderer.close()
-            self._renderer = make_renderer(self.model, size, size)
-        self._renderer.update_scene(data, CAMERA_NAME)
-        return self._renderer.render().copy()
-
-    def render(self) -> np.ndarray | None:
-        """RGB frame of the current state (at least 224x224 for viewing) when render_mode='rgb_array'."""
-        if self.render_mode != "rgb_array":
-            return None
-        return self._render(self.data, max(self.image_size, 224))
-
     def render_goal(self, size: int | None = None) -> np.ndarray:
         """The goal scene rendered at `size` (default: the observation size)."""
         self._set_scene(self._fk_data, self.goal_arm_qpos, self._goal_cube_pos)
@@ -196,7 +183,7 @@ class PandaArmEnv(gymnasium.Env):
         if action.shape != (ACTION_DIM,):
             raise ValueError(f"action must have shape ({ACTION_DIM},), got {action.shape}")
         targets = next_joint_targets(self._targets, action, self.joint_lower, self.joint_upper, self.control)
-        return self.step_to_targets(targets, gripper_opening(action, self.control))
+        return self.step_to_targets(targets, gripper_opening(action, self.control, ARM_DOF))
 
     def step_to_targets(self, arm_targets: np.ndarray, gripper_m: float = GRIPPER_OPEN):
         """One control period towards absolute joint targets [7] (clipped to the joint limits), like a position
@@ -212,10 +199,6 @@ class PandaArmEnv(gymnasium.Env):
         info = self._info()
         return self._obs(), -info["distance"], False, False, info
 
-    def close(self) -> None:
-        if self._renderer is not None:
-            self._renderer.close()
-            self._renderer = None
 
 
 class PandaReachEnv(PandaArmEnv):

@@ -1,17 +1,14 @@
 """The MuJoCo Franka Panda scene: arm (7 joints + gripper), table, cube and a fixed RGB camera.
 
-The Panda MJCF and meshes are the ones that ship inside gymnasium-robotics (kitchen_franka/franka_assets), read from
-the installed package so nothing downloads at run time. This module is the one source of truth for joint names,
-limits and the home pose; the planner's kinematics and the safety filter read them from the model built here.
+The arm is the embedded Panda of robots/panda.py (gymnasium-robotics' MJCF and meshes, read from the installed
+package so nothing downloads at run time); its joint names, limits and home pose come from there.
 """
 from __future__ import annotations
 
 import dataclasses
 import functools
-import importlib.util
 import math
 import pathlib
-import re
 
 from jepa_mpc.sim.rendering import select_gl_backend
 
@@ -19,14 +16,11 @@ select_gl_backend()
 import mujoco  # noqa: E402  (must follow select_gl_backend)
 import numpy as np  # noqa: E402
 
-ARM_JOINTS = tuple(f"robot:panda0_joint{i}" for i in range(1, 8))
-FINGER_JOINTS = ("robot:panda0_finger_joint1", "robot:panda0_finger_joint2")
-EE_SITE = "end_effector"
+from jepa_mpc.robots import panda  # noqa: E402
+from jepa_mpc.robots.panda import ARM_JOINTS, EE_SITE, FINGER_JOINTS, GRIPPER_OPEN, HOME_QPOS  # noqa: E402, F401
+
 CUBE_BODY = "cube"
 CUBE_HALF_SIZE = 0.025
-# Elbow-up, gripper pointing straight down; EE at (0.50, 0.00, 0.30) in the world frame (table top at z=0).
-HOME_QPOS = np.array([0.0, -0.11, 0.0, -2.273, 0.0, 0.594, 0.785], dtype=np.float64)
-GRIPPER_OPEN = 0.04
 TABLE_TOP_Z = 0.0
 
 
@@ -61,38 +55,13 @@ class CameraConfig:
         return (*x.tolist(), *y.tolist())
 
 
-def franka_assets_dir() -> pathlib.Path:
-    """Folder of the Panda MJCF inside the installed gymnasium-robotics (located without importing it)."""
-    spec = importlib.util.find_spec("gymnasium_robotics")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModuleNotFoundError("gymnasium-robotics is not installed; it ships the Panda MJCF this scene uses")
-    root = pathlib.Path(next(iter(spec.submodule_search_locations)))
-    path = root / "envs" / "assets" / "kitchen_franka" / "franka_assets"
-    if not (path / "chain.xml").is_file():
-        raise FileNotFoundError(f"Panda MJCF not found at {path}; reinstall gymnasium-robotics==1.4.2")
-    return path
-
-
-def _inline(path: pathlib.Path, meshdir: pathlib.Path) -> str:
-    """Body of a <mujocoinclude> file with comments dropped and its relative meshdir made absolute."""
-    text = re.sub(r"<!--.*?-->", "", path.read_text(), flags=re.S)
-    text = text.replace("<mujocoinclude>", "").replace("</mujocoinclude>", "")
-    return re.sub(r'meshdir="[^"]*"', f'meshdir="{meshdir}"', text)
-
-
-def _gravity_compensated(chain: str) -> str:
-    """Mark every Panda body gravity-compensated, as the real arm's controller is (libfranka)."""
-    return re.sub(r'<body name="(panda0_[^"]*)"', r'<body name="\1" gravcomp="1"', chain)
-
-
 def scene_xml(camera: CameraConfig = CameraConfig(), max_render_size: int = 512) -> str:
     """The full scene MJCF as a string (the Panda files are inlined so the model has no relative paths)."""
-    assets = franka_assets_dir()
     template = (pathlib.Path(__file__).parent / "assets" / "panda_scene.xml").read_text()
     return (
-        template.replace("<!--FRANKA_ASSETS-->", _inline(assets / "assets.xml", assets / "meshes"))
-        .replace("<!--FRANKA_ACTUATORS-->", _inline(assets / "actuator.xml", assets / "meshes"))
-        .replace("<!--FRANKA_CHAIN-->", _gravity_compensated(_inline(assets / "chain.xml", assets / "meshes")))
+        template.replace("<!--FRANKA_ASSETS-->", panda.assets_xml())
+        .replace("<!--FRANKA_ACTUATORS-->", panda.actuators_xml())
+        .replace("<!--FRANKA_CHAIN-->", panda.chain_xml())
         .replace("CAMERA_POS", " ".join(f"{v:.6f}" for v in camera.pos))
         .replace("CAMERA_XYAXES", " ".join(f"{v:.6f}" for v in camera.xyaxes()))
         .replace("CAMERA_FOVY", f"{camera.fovy_deg:.3f}")
@@ -108,19 +77,3 @@ def _compiled_xml(camera: CameraConfig, max_render_size: int) -> str:
 def load_model(camera: CameraConfig = CameraConfig(), max_render_size: int = 512) -> mujoco.MjModel:
     """Compile the Panda scene. Each call returns a fresh MjModel (safe to mutate per environment)."""
     return mujoco.MjModel.from_xml_string(_compiled_xml(camera, max_render_size))
-
-
-@dataclasses.dataclass(frozen=True)
-class ArmLimits:
-    """Known arm limits read from the MJCF (radians). The planner's guardrails and the safety filter use these."""
-
-    joint_names: tuple[str, ...]
-    lower: np.ndarray
-    upper: np.ndarray
-
-
-def arm_limits(model: mujoco.MjModel | None = None) -> ArmLimits:
-    """Joint position limits of the 7 arm joints, in ARM_JOINTS order."""
-    model = model if model is not None else load_model()
-    ranges = np.array([model.joint(name).range for name in ARM_JOINTS])
-    return ArmLimits(ARM_JOINTS, ranges[:, 0].copy(), ranges[:, 1].copy())

@@ -7,11 +7,13 @@ ENV_IDS = {
     "jepa_mpc/PandaReach-v0": "jepa_mpc.sim.panda_env:PandaReachEnv",
     "jepa_mpc/PandaPush-v1": "jepa_mpc.sim.panda_env:PandaPushEnv",
     "jepa_mpc/DMCReacher-v0": "jepa_mpc.sim.dmc_reacher:DMCReacherEnv",
+    "jepa_mpc/ArmReach-v0": "jepa_mpc.sim.arm_env:ArmReachEnv",
 }
 MAX_EPISODE_STEPS = {
     "jepa_mpc/PandaReach-v0": 60,
     "jepa_mpc/PandaPush-v1": 100,
     "jepa_mpc/DMCReacher-v0": 100,
+    "jepa_mpc/ArmReach-v0": 60,
 }
 
 

@@ -1,8 +1,8 @@
 """Offscreen rendering tuned for CPU cameras: picks a GL backend before mujoco loads, fails with a fix-it message.
 
-MuJoCo reads MUJOCO_GL when it is first imported, so `jepa_mpc.sim` calls `select_gl_backend()` before any
-`import mujoco`. Shadows, reflections and multisampling are turned off: on a CPU (Mesa llvmpipe) that is 15-20x
-faster and the images are still informative for a 64x64 encoder.
+MuJoCo reads MUJOCO_GL when it is first imported; `jepa_mpc.robots` (the lowest layer, the first to import mujoco)
+sets the default (robots/gl_backend.py). Shadows, reflections and multisampling are turned off: on a CPU (Mesa
+llvmpipe) that is 15-20x faster and the images are still informative for a 64x64 encoder.
 """
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import atexit
 import contextlib
 import gc
 import os
-import sys
 import weakref
+
+from jepa_mpc.robots.gl_backend import select_gl_backend  # noqa: F401  (re-exported for callers)
 
 _LIVE_RENDERERS: weakref.WeakSet = weakref.WeakSet()
 
@@ -26,19 +27,6 @@ def _close_live_renderers() -> None:
 
 class RenderingUnavailableError(RuntimeError):
     """No OpenGL backend could create an offscreen context."""
-
-
-def select_gl_backend() -> str:
-    """Default MUJOCO_GL to 'egl' (headless, works on llvmpipe) unless the user chose one; returns the choice."""
-    if "mujoco" in sys.modules and "MUJOCO_GL" not in os.environ:
-        # mujoco was imported before us with its own default; keep whatever it picked.
-        return os.environ.get("MUJOCO_GL", "")
-    os.environ.setdefault("MUJOCO_GL", "egl")
-    if os.environ["MUJOCO_GL"] == "osmesa":
-        os.environ.setdefault("PYOPENGL_PLATFORM", "osmesa")
-    elif os.environ["MUJOCO_GL"] == "egl":
-        os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
-    return os.environ["MUJOCO_GL"]
 
 
 def make_renderer(model, height: int, width: int):
@@ -72,3 +60,29 @@ def make_renderer(model, height: int, width: int):
     flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = 0
     flags[mujoco.mjtRndFlag.mjRND_SKYBOX] = 0
     return renderer
+
+
+class CameraRendering:
+    """Rendering for the arm envs: one fixed camera of `self.model` named `self.camera_name`, frames of
+    `self.image_size` pixels (`_render`), `render()` at >= 224 px for viewing, and `close()`. The env sets
+    `self._renderer = None` in its constructor."""
+
+    def _render(self, data, size: int | None = None):
+        size = size or self.image_size
+        if self._renderer is None or self._renderer.height != size:
+            if self._renderer is not None:
+                self._renderer.close()
+            self._renderer = make_renderer(self.model, size, size)
+        self._renderer.update_scene(data, self.camera_name)
+        return self._renderer.render().copy()
+
+    def render(self):
+        """RGB frame of the current state (at least 224x224 for viewing) when render_mode='rgb_array'."""
+        if self.render_mode != "rgb_array":
+            return None
+        return self._render(self.data, max(self.image_size, 224))
+
+    def close(self) -> None:
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None

@@ -21,7 +21,8 @@ import mujoco.rollout
 import numpy as np
 import torch
 
-from jepa_mpc.sim.arm_control import ACTION_DIM, ARM_DOF
+from jepa_mpc.robots.panda import ACTION_DIM
+from jepa_mpc.robots.panda import DOF as ARM_DOF
 from jepa_mpc.sim.panda_scene import CUBE_BODY, EE_SITE, GRIPPER_OPEN, scene_xml
 
 _FULLPHYSICS = mujoco.mjtState.mjSTATE_FULLPHYSICS  # time, qpos, qvel (this scene has no act or plugins)
@@ -79,8 +80,10 @@ class SimulatorWorldModel:
     action_dim = ACTION_DIM
 
     def __init__(self, env, cfg: SimModelConfig = SimModelConfig()) -> None:
+        from jepa_mpc.sim.panda_env import PandaArmEnv
+
         task = getattr(getattr(env, "task", None), "name", None)
-        if task not in ("reach", "push") or not hasattr(env, "step_to_targets"):
+        if task not in ("reach", "push") or not isinstance(env, PandaArmEnv):
             raise ValueError(f"the simulator model supports the Panda Reach and Push envs, not {type(env).__name__}")
         self.sim_cfg, self.env, self.task = cfg, env, task
         self.model = _readout_model(env)

@@ -15,7 +15,7 @@ import pytest  # noqa: E402
 @pytest.fixture(scope="session")
 def tiny_reach_dataset(tmp_path_factory):
     """A 3-episode, 8-step PandaReach dataset collected by the real collection code (single process)."""
-    from jepa_mpc.ros_nodes.cli import main
+    from jepa_mpc.apps.cli import main
 
     out = tmp_path_factory.mktemp("data") / "reach"
     code = main(["collect", "--env", "jepa_mpc/PandaReach-v0", "--episodes", "3", "--steps", "8", "--out",

@@ -1,4 +1,5 @@
-"""Layering: models/, planner/ and sim/ import and work without ROS; only ros_nodes/ may import rclpy."""
+"""Layering: robots <- models <- planner, sim <- ros_nodes <- apps (import-linter's contract in pyproject.toml);
+robots/, models/, planner/ and sim/ import and work without ROS; only ros_nodes/ may import rclpy."""
 from __future__ import annotations
 
 import pathlib
@@ -18,8 +19,8 @@ def test_core_packages_import_with_rclpy_blocked():
         "            raise ImportError('blocked: ' + name)\n"
         "sys.meta_path.insert(0, Block())\n"
         "import pkgutil, importlib\n"
-        "import jepa_mpc.sim, jepa_mpc.models, jepa_mpc.planner\n"
-        "for pkg in (jepa_mpc.sim, jepa_mpc.models, jepa_mpc.planner):\n"
+        "import jepa_mpc.robots, jepa_mpc.sim, jepa_mpc.models, jepa_mpc.planner\n"
+        "for pkg in (jepa_mpc.robots, jepa_mpc.sim, jepa_mpc.models, jepa_mpc.planner):\n"
         "    for m in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + '.'):\n"
         "        importlib.import_module(m.name)\n"
         "print('ok')\n"
@@ -31,15 +32,43 @@ def test_core_packages_import_with_rclpy_blocked():
 
 def test_no_rclpy_import_outside_ros_nodes():
     pattern = re.compile(r"^\s*(import|from)\s+(rclpy|sensor_msgs|trajectory_msgs|std_msgs|geometry_msgs)\b", re.M)
-    offenders = [str(p.relative_to(ROOT)) for folder in ("sim", "models", "planner")
+    offenders = [str(p.relative_to(ROOT)) for folder in ("robots", "sim", "models", "planner", "apps")
                  for p in (ROOT / folder).rglob("*.py") if pattern.search(p.read_text())]
     assert offenders == []
 
 
 def test_installed_as_one_namespace():
+    import jepa_mpc.apps
     import jepa_mpc.models
     import jepa_mpc.planner
+    import jepa_mpc.robots
+    import jepa_mpc.ros_nodes
     import jepa_mpc.sim
 
-    for module, folder in ((jepa_mpc.sim, "sim"), (jepa_mpc.models, "models"), (jepa_mpc.planner, "planner")):
+    for module, folder in ((jepa_mpc.sim, "sim"), (jepa_mpc.models, "models"), (jepa_mpc.planner, "planner"),
+                           (jepa_mpc.robots, "robots"), (jepa_mpc.ros_nodes, "ros_nodes"), (jepa_mpc.apps, "apps")):
         assert pathlib.Path(module.__file__).parent == ROOT / folder
+
+
+def _lint_imports(cwd: pathlib.Path) -> subprocess.CompletedProcess:
+    exe = pathlib.Path(sys.executable).with_name("lint-imports")
+    return subprocess.run([str(exe), "--no-cache", "--no-logo"], cwd=cwd, capture_output=True, text=True)
+
+
+def test_layer_contract_holds():
+    """import-linter's layers contract (pyproject.toml [tool.importlinter]): no upward or sideways import."""
+    out = _lint_imports(ROOT)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "1 kept, 0 broken" in out.stdout
+
+
+def test_layer_contract_catches_a_sideways_import():
+    """The contract is live: a planner module importing the sim (sideways) breaks it."""
+    bad = ROOT / "planner" / "_layering_probe.py"
+    try:
+        bad.write_text("import jepa_mpc.sim.tasks  # noqa: F401\n")
+        out = _lint_imports(ROOT)
+    finally:
+        bad.unlink()
+    assert out.returncode != 0
+    assert "jepa_mpc.planner is not allowed to import jepa_mpc.sim" in out.stdout.replace("\n", " ")

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
+from jepa_mpc.apps.cli import main
 from jepa_mpc.models.checkpoint import load_checkpoint, read_checkpoint_meta
 from jepa_mpc.models.data import WindowDataset, split_episodes
 from jepa_mpc.models.refit_probes import refit_probes
-from jepa_mpc.ros_nodes.cli import main
 from tests.models.blob_data import write_blob_dataset
 
 

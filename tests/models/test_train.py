@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import torch
 
+from jepa_mpc.apps.cli import main
 from jepa_mpc.models.checkpoint import load_checkpoint
 from jepa_mpc.models.encoder import ConvEncoder
 from jepa_mpc.models.monitors import CollapseError
 from jepa_mpc.models.run_state import load_train_state
 from jepa_mpc.models.train import train
 from jepa_mpc.models.world_model import WorldModel
-from jepa_mpc.ros_nodes.cli import main
 from tests.models.blob_data import blob_image, ee_of, tiny_model_config, tiny_train_config
 
 

@@ -8,10 +8,10 @@ import numpy as np
 import torch
 
 from jepa_mpc.planner.cem import CEMOptimizer
-from jepa_mpc.planner.config import CEMConfig, CostConfig, GuardrailConfig, SphereZone
+from jepa_mpc.planner.config import CEMConfig, CostConfig, GuardrailConfig
 from jepa_mpc.planner.types import PlanStatus, hold_actions
 
-from .conftest import AT_ZERO, GOAL, OPTIMUM, LinearWorldModel
+from .conftest import AT_ZERO, GOAL, OPTIMUM, LinearWorldModel, zone_ahead
 
 H = 4
 
@@ -38,10 +38,10 @@ def test_infeasible_samples_are_never_elites_or_returned(build_problem, make_ctx
     # The goal pulls the EE into a keep-out sphere placed just in front of it; only plans that stay out
     # are valid.
 
-    zone = SphereZone((0.56, 0.0, 0.30), 0.04)
+    zone = zone_ahead(truth, home_q, (0.12, 0.0, 0.0), gap=0.01)  # 1 cm from the arm, goal at its centre
     g = GuardrailConfig(keep_out=(zone,))
     problem = build_problem(LinearWorldModel(latent_dim=8), CostConfig(terms=("pose_fk",)), g)
-    ctx = make_ctx(np.zeros(8), home_q, ee_goal=[0.56, 0.0, 0.30])
+    ctx = make_ctx(np.zeros(8), home_q, ee_goal=zone.center)
     result = CEMOptimizer(CEMConfig(num_samples=128, iterations=4, num_elites=8)).solve(
         problem.objective(ctx), torch.zeros(H, 8)
     )
@@ -55,7 +55,7 @@ def test_all_infeasible_returns_hold_and_infeasible(build_problem, make_ctx, hom
     g = GuardrailConfig(workspace_lo=(0.6, -0.8, 0.0))  # the home EE (x = 0.5) is already outside
     problem = build_problem(LinearWorldModel(latent_dim=8), CostConfig(terms=("action_magnitude",)), g)
     ctx = make_ctx(np.zeros(8), home_q, gripper=-0.5)
-    hold = hold_actions(H, 8, -0.5, torch.device("cpu"))
+    hold = hold_actions(H, 8, -0.5, torch.device("cpu"), 7)
     result = CEMOptimizer(CEMConfig(num_samples=32, iterations=2, num_elites=4)).solve(
         problem.objective(ctx), torch.zeros(H, 8), hold=hold
     )

@@ -15,6 +15,8 @@ from jepa_mpc.planner.goal_costs import Critic, CubePush, GoalEnergy, PoseGoalFK
 from jepa_mpc.planner.registry import COSTS, CostDeps, build_cost, build_cost_stack
 from jepa_mpc.planner.types import BIG_COST, PlanContext, Rollout
 
+from .conftest import ARMS
+
 
 def _rollout(z: list, actions: list | None = None, points: torch.Tensor | None = None) -> Rollout:
     z_t = torch.tensor(z, dtype=torch.float32)  # [K, H, D]
@@ -86,7 +88,7 @@ def test_cube_push_scores_cube_progress_and_the_pushing_spot():
     # The probe reads the cube's table position straight off z. Cube now (0, 0), goal (0.1, 0): heading +x, so
     # the pushing spot is 7 cm behind the predicted cube, at 5 cm height.
     push = CubePush(lambda z: z, ee_index=0, approach=0.5, behind_m=0.07, push_z_m=0.05, gripper_max_m=0.0,
-                    mode="terminal")
+                    dof=7, cube_half_m=0.025, mode="terminal")
     points = torch.zeros(2, 2, 1, 3)
     points[0, 1, 0] = torch.tensor([-0.02, 0.0, 0.05])  # sample 0: cube pushed to (0.05, 0), EE on its spot
     points[1, 1, 0] = torch.tensor([-0.07, 0.0, 0.15])  # sample 1: cube still, EE 10 cm above its spot
@@ -99,7 +101,7 @@ def test_cube_push_funnel_keeps_the_hand_high_until_behind_the_cube():
     # Cube 1 cm short of its goal (heading +x, spot 7 cm behind the cube, at x = 0.02). The height goal is the push
     # height plus the distance to the spot: 3 cm short of it, the hand should be 3 cm above push height.
     push = CubePush(lambda z: z, ee_index=0, approach=1.0, behind_m=0.07, push_z_m=0.05, gripper_max_m=0.0,
-                    mode="terminal")
+                    dof=7, cube_half_m=0.025, mode="terminal")
     points = torch.zeros(2, 2, 1, 3)
     points[0, 1, 0] = torch.tensor([0.02 - 0.03, 0.0, 0.08])  # 3 cm short of the spot, 3 cm up: on the funnel
     points[1, 1, 0] = torch.tensor([0.02 - 0.03, 0.0, 0.05])  # 3 cm short of the spot, at push height: 3 cm low
@@ -112,7 +114,7 @@ def test_cube_push_spot_moves_with_the_predicted_cube():
     # Over two steps the model pushes the cube 2 then 4 cm towards the goal; a hand that stays on the spot behind
     # it pays no approach cost, one that stays where the spot was at the start pays 2 and 4 cm (mean 3).
     push = CubePush(lambda z: z, ee_index=0, approach=1.0, behind_m=0.07, push_z_m=0.0, gripper_max_m=0.0,
-                    mode="terminal")
+                    dof=7, cube_half_m=0.025, mode="terminal")
     points = torch.zeros(2, 3, 1, 3)
     points[0, 1:, 0] = torch.tensor([[-0.05, 0.0, 0.0], [-0.03, 0.0, 0.0]])
     points[1, 1:, 0] = torch.tensor([[-0.07, 0.0, 0.02], [-0.07, 0.0, 0.04]])  # on the funnel, but left behind
@@ -121,16 +123,22 @@ def test_cube_push_spot_moves_with_the_predicted_cube():
     assert cost.tolist() == pytest.approx([0.06, 0.06 + 0.03], abs=1e-6)
 
 
-def test_cube_push_prefers_a_closed_hand():
+@pytest.mark.parametrize("dof", [7, 6])
+def test_cube_push_prefers_a_closed_hand(dof):
     # Same rollout, gripper action -1 (closed), 0 (half open) or +1 (open): finger gap 0, 4 or 8 cm, times approach.
-    push = CubePush(lambda z: z, ee_index=0, approach=0.5, behind_m=0.07, push_z_m=0.0, gripper_max_m=0.04)
-    actions = torch.zeros(3, 1, 8)
-    actions[:, 0, 7] = torch.tensor([-1.0, 0.0, 1.0])
+    # The gripper entry follows the arm's joint steps (index 7 on the Panda, 6 on a six-joint arm).
+    push = CubePush(lambda z: z, ee_index=0, approach=0.5, behind_m=0.07, push_z_m=0.0, gripper_max_m=0.04, dof=dof,
+                    cube_half_m=0.025)
+    actions = torch.zeros(3, 1, dof + 1)
+    actions[:, 0, dof] = torch.tensor([-1.0, 0.0, 1.0])
     points = torch.zeros(3, 2, 1, 3)
     points[:, 1, 0] = torch.tensor([-0.07, 0.0, 0.0])  # every sample's hand on its spot
     rollout = dataclasses.replace(_rollout([[[0.0, 0.0]]] * 3, points=points), actions=actions)
     cost = push(rollout, dataclasses.replace(_ctx(z_goal=[0.1, 0.0]), z0=torch.zeros(2)))
     assert cost.tolist() == pytest.approx([0.1, 0.1 + 0.5 * 0.04, 0.1 + 0.5 * 0.08], abs=1e-6)
+    no_gripper = dataclasses.replace(rollout, actions=actions[..., :dof])  # an arm without a gripper entry
+    assert push(no_gripper, dataclasses.replace(_ctx(z_goal=[0.1, 0.0]), z0=torch.zeros(2))).tolist() == (
+        pytest.approx([0.1] * 3, abs=1e-6))
 
 
 @pytest.mark.parametrize("left_m, weight", [(0.10, 1.0), (0.04, 1.0), (0.02, 0.5), (0.0, 0.0)])
@@ -139,7 +147,7 @@ def test_cube_push_lets_go_of_a_delivered_cube(left_m, weight):
     # the hand pays the full approach weight for being off the spot, inside it a linearly smaller one, at the goal
     # none; what fades in instead, the hand's distance from where it is now, is zero for a hand that stays.
     push = CubePush(lambda z: z, ee_index=0, approach=1.0, behind_m=0.07, push_z_m=0.0, gripper_max_m=0.0,
-                    settle_m=0.04)
+                    dof=7, cube_half_m=0.025, settle_m=0.04)
     cube = [0.1 - left_m, 0.0]
     points = torch.zeros(1, 2, 1, 3)
     points[0, :, 0] = torch.tensor([cube[0] - 0.07, 0.1, 0.1])  # 10 cm beside the spot, on the funnel, still
@@ -151,7 +159,7 @@ def test_cube_push_lets_go_of_a_delivered_cube(left_m, weight):
 def test_cube_push_holds_the_hand_still_at_the_goal():
     # Cube at its goal: moving the hand 5 cm costs approach x 5 cm (mean over the plan), staying costs nothing.
     push = CubePush(lambda z: z, ee_index=0, approach=0.5, behind_m=0.07, push_z_m=0.0, gripper_max_m=0.0,
-                    settle_m=0.04)
+                    dof=7, cube_half_m=0.025, settle_m=0.04)
     points = torch.zeros(2, 2, 1, 3)
     points[1, 1, 0] = torch.tensor([0.0, 0.05, 0.0])  # sample 1 moves the hand 5 cm sideways
     ctx = dataclasses.replace(_ctx(z_goal=[0.1, 0.0]), z0=torch.tensor([0.1, 0.0]))
@@ -164,7 +172,7 @@ def test_cube_push_contact_gate_moves_the_cube_only_once_touched():
     # within contact_m (6 cm, table plane) and low enough (under push height + one cube height) moves it; once
     # touched it stays moved even if the hand leaves. Per step goal distances (trajectory mode, approach 0):
     push = CubePush(lambda z: z, ee_index=0, approach=0.0, behind_m=0.07, push_z_m=0.05, gripper_max_m=0.0,
-                    contact_m=0.06, mode="trajectory")
+                    dof=7, cube_half_m=0.025, contact_m=0.06, mode="trajectory")
     points = torch.zeros(4, 3, 1, 3)
     points[0, 1:, 0] = torch.tensor([[-0.30, 0.0, 0.05], [-0.30, 0.0, 0.05]])  # far away: the cube stays
     points[1, 1:, 0] = torch.tensor([[-0.03, 0.0, 0.05], [-0.30, 0.0, 0.05]])  # touches at step 1, then leaves
@@ -179,7 +187,7 @@ def test_cube_push_contact_gate_passes_gradients_to_the_hand():
     # The gradient planners need a slope: near the gate's edge, moving the hand towards the cube lowers the cost
     # when the model predicts the cube moving towards its goal.
     push = CubePush(lambda z: z, ee_index=0, approach=0.0, behind_m=0.07, push_z_m=0.05, gripper_max_m=0.0,
-                    contact_m=0.06)
+                    dof=7, cube_half_m=0.025, contact_m=0.06)
     points = torch.zeros(1, 2, 1, 3)
     points[0, 1, 0] = torch.tensor([-0.06, 0.0, 0.05])
     points.requires_grad_(True)
@@ -192,7 +200,7 @@ def test_cube_push_gain_scales_the_predicted_push_after_the_gate():
     # The model pushes the cube 3 cm towards its goal 10 cm away; with gain 2 that counts as 6 cm (4 cm left), for
     # a hand at the cube; for a hand far from it the gate keeps the cube still whatever the gain.
     push = CubePush(lambda z: z, ee_index=0, approach=0.0, behind_m=0.07, push_z_m=0.05, gripper_max_m=0.0,
-                    contact_m=0.06, gain=2.0, mode="terminal")
+                    dof=7, cube_half_m=0.025, contact_m=0.06, gain=2.0, mode="terminal")
     points = torch.zeros(2, 2, 1, 3)
     points[0, 1, 0] = torch.tensor([-0.03, 0.0, 0.05])
     points[1, 1, 0] = torch.tensor([-0.30, 0.0, 0.05])
@@ -204,7 +212,7 @@ def test_cube_push_gain_scales_the_predicted_push_after_the_gate():
 def test_cube_push_goal_is_a_region():
     # With a 2.5 cm dead band, a cube 1 or 2.5 cm from its goal is done (cost 0); one 5 cm away is 2.5 cm short.
     push = CubePush(lambda z: z, ee_index=0, approach=0.0, behind_m=0.07, push_z_m=0.05, gripper_max_m=0.0,
-                    deadband_m=0.025, mode="terminal")
+                    dof=7, cube_half_m=0.025, deadband_m=0.025, mode="terminal")
     cubes = [[0.09, 0.0], [0.1, 0.025], [0.05, 0.0]]
     ctx = dataclasses.replace(_ctx(z_goal=[0.1, 0.0]), z0=torch.zeros(2))
     cost = push(_rollout([[c] for c in cubes]), ctx)
@@ -215,7 +223,7 @@ def test_cube_push_credits_only_what_the_hand_pushes():
     # With hand_pushes only predicted cube motion along the hand's travel, with the cube ahead of where the hand
     # started, counts (approach 0, no contact gate, last step). Goal (0.1, 0), cube now at (0, 0).
     push = CubePush(lambda z: z, ee_index=0, approach=0.0, behind_m=0.07, push_z_m=0.05, gripper_max_m=0.0,
-                    hand_pushes=True, mode="terminal")
+                    dof=7, cube_half_m=0.025, hand_pushes=True, mode="terminal")
     predicted = [[0.03, 0.0], [-0.03, 0.0], [0.03, 0.0], [0.03, 0.0], [0.03, 0.0]]  # the model's cube, per sample
     points = torch.zeros(5, 2, 1, 3)
     points[0, :, 0] = torch.tensor([[-0.05, 0.0, 0.05], [-0.02, 0.0, 0.05]])  # behind it, pushing +x: all of it
@@ -234,7 +242,7 @@ def test_cube_push_credits_only_what_the_hand_pushes():
     assert torch.isfinite(points.grad).all()  # the still hand (zero travel) too
     # Without the prior every sample gets the model's whole prediction.
     loose = CubePush(lambda z: z, ee_index=0, approach=0.0, behind_m=0.07, push_z_m=0.05, gripper_max_m=0.0,
-                     mode="terminal")
+                     dof=7, cube_half_m=0.025, mode="terminal")
     assert loose(rollout, ctx).tolist() == pytest.approx([0.07, 0.13, 0.07, 0.07, 0.07], abs=1e-6)
 
 
@@ -269,13 +277,13 @@ def test_stack_weights_breakdown_and_nan_sanitising():
     assert stack.requires == frozenset({"z_goal"})
 
 
-def test_registry_fails_loudly(mj_model):
+def test_registry_fails_loudly():
     with pytest.raises(KeyError, match="valid"):
-        build_cost("nope", CostConfig(), CostDeps(ee_index=0))
+        build_cost("nope", CostConfig(), CostDeps(ee_index=0, dof=7))
     with pytest.raises(ValueError, match="probe"):
-        build_cost("pose_probe", CostConfig(), CostDeps(ee_index=0))
+        build_cost("pose_probe", CostConfig(), CostDeps(ee_index=0, dof=7))
     with pytest.raises(ValueError, match="cube_probe"):
-        build_cost("cube_push", CostConfig(), CostDeps(ee_index=0))
+        build_cost("cube_push", CostConfig(), CostDeps(ee_index=0, dof=7))
     assert set(COSTS) >= {
         "goal_energy",
         "pose_probe",
@@ -286,16 +294,14 @@ def test_registry_fails_loudly(mj_model):
     }
 
 
-def test_build_cost_stack_orders_terms_and_weights(mj_model):
-    from jepa_mpc.planner.kinematics import ArmKinematics
-    from jepa_mpc.sim.arm_control import ArmControlConfig
+def test_build_cost_stack_orders_terms_and_weights(panda):
+    from jepa_mpc.robots.arm_control import ArmControlConfig
 
     g = GuardrailConfig()
-    kin = ArmKinematics(mj_model, g.check_points)
     cfg = CostConfig(
         terms=("action_rate", "goal_energy"), action_rate_weight=0.5, goal_energy_weight=3.0
     )
-    stack = build_cost_stack(cfg, g, kin, ArmControlConfig())
+    stack = build_cost_stack(cfg, g, panda.kinematics(), ArmControlConfig(), panda)
     assert [(w, t.name) for w, t in stack.terms] == [(0.5, "action_rate"), (3.0, "goal_energy")]
     assert {c.name for c in stack.constraints} == {
         "joint_position",
@@ -304,3 +310,22 @@ def test_build_cost_stack_orders_terms_and_weights(mj_model):
         "workspace",
         "table",
     }  # no zones configured
+
+
+def test_build_cost_stack_needs_the_robots_points(panda):
+    from jepa_mpc.robots.arm_control import ArmControlConfig
+
+    kin = panda.kinematics(panda.check_points[:3])
+    with pytest.raises(ValueError, match="check points"):
+        build_cost_stack(CostConfig(), GuardrailConfig(), kin, ArmControlConfig(), panda)
+
+
+@ARMS
+def test_the_registry_gives_cube_push_the_arms_joint_count(robot):
+    from jepa_mpc.robots.arm_control import ArmControlConfig
+
+    stack = build_cost_stack(CostConfig(terms=("cube_push",)), GuardrailConfig(), robot.kinematics(),
+                             ArmControlConfig(), robot, cube_probe=lambda z: z[:, :2])
+    ((_, push),) = stack.terms
+    assert push.dof == robot.dof and push.ee_index == 0
+    assert push.cube_half_m == CostConfig().push_cube_half_m

@@ -39,10 +39,10 @@ class SyncingModel(DeviceLinearModel):
         return super().rollout(z0, actions)
 
 
-def _mpc(mj_model, model, costs=POSE, **cfg) -> RecedingHorizonMPC:
+def _mpc(robot, model, costs=POSE, **cfg) -> RecedingHorizonMPC:
     config = MPCConfig(horizon=8, device=cfg.pop("device", "cuda"),
                        cem=CEMConfig(num_samples=256, iterations=4, num_elites=16), **cfg)
-    return RecedingHorizonMPC.build(model, config, costs, model=mj_model)
+    return RecedingHorizonMPC.build(model, config, costs, robot=robot)
 
 
 def _ctx(mpc, q, ee_goal, prev_action=None) -> PlanContext:
@@ -53,8 +53,8 @@ def _ctx(mpc, q, ee_goal, prev_action=None) -> PlanContext:
                        prev_action=prev_action)
 
 
-def test_cpu_planning_never_builds_a_graph(mj_model):
-    mpc = _mpc(mj_model, LinearWorldModel(), device="cpu")
+def test_cpu_planning_never_builds_a_graph(panda):
+    mpc = _mpc(panda, LinearWorldModel(), device="cpu")
     assert mpc.graphed is None
     with pytest.raises(ValueError, match="cuda device"):
         GraphedCEM(mpc.problem, mpc.cfg.cem)
@@ -66,10 +66,10 @@ def test_cuda_graph_flag_is_validated():
 
 
 @cuda
-def test_replays_read_the_new_context_every_plan(mj_model, home_q):
-    mpc = _mpc(mj_model, DeviceLinearModel("cuda"))
+def test_replays_read_the_new_context_every_plan(panda, home_q):
+    mpc = _mpc(panda, DeviceLinearModel("cuda"))
     assert mpc.graphed is not None
-    hold = hold_actions(8, mpc.action_dim, 1.0, mpc.device)
+    hold = hold_actions(8, mpc.action_dim, 1.0, mpc.device, mpc.dof)
     for goal in ([0.55, 0.25, 0.35], [0.45, -0.25, 0.30], [0.55, 0.25, 0.35]):
         ctx = _ctx(mpc, home_q, goal)
         result, check = mpc.graphed.solve(ctx, hold, None, hold, mpc._generator)
@@ -84,9 +84,9 @@ def test_replays_read_the_new_context_every_plan(mj_model, home_q):
 
 
 @cuda
-def test_a_new_context_layout_is_captured_once_more(mj_model, home_q):
-    mpc = _mpc(mj_model, DeviceLinearModel("cuda"))
-    hold = hold_actions(8, mpc.action_dim, 1.0, mpc.device)
+def test_a_new_context_layout_is_captured_once_more(panda, home_q):
+    mpc = _mpc(panda, DeviceLinearModel("cuda"))
+    hold = hold_actions(8, mpc.action_dim, 1.0, mpc.device, mpc.dof)
     assert mpc.graphed.solve(_ctx(mpc, home_q, [0.5, 0.2, 0.3]), hold, None, hold) is not None
     prev = torch.zeros(mpc.action_dim, device=mpc.device)
     for _ in range(2):
@@ -95,9 +95,9 @@ def test_a_new_context_layout_is_captured_once_more(mj_model, home_q):
 
 
 @cuda
-def test_graph_plans_equal_eager_plans_under_one_seed(mj_model, home_q):
-    graphed = _mpc(mj_model, DeviceLinearModel("cuda"))
-    eager = _mpc(mj_model, DeviceLinearModel("cuda"), cuda_graph=False)
+def test_graph_plans_equal_eager_plans_under_one_seed(panda, home_q):
+    graphed = _mpc(panda, DeviceLinearModel("cuda"))
+    eager = _mpc(panda, DeviceLinearModel("cuda"), cuda_graph=False)
     assert eager.graphed is None
     goal = [0.5, 0.2, 0.3]
     for mpc in (graphed, eager):
@@ -112,8 +112,8 @@ def test_graph_plans_equal_eager_plans_under_one_seed(mj_model, home_q):
 
 
 @cuda
-def test_capture_failure_falls_back_to_the_eager_solve(mj_model, home_q, caplog):
-    mpc = _mpc(mj_model, SyncingModel("cuda"), costs=CostConfig())
+def test_capture_failure_falls_back_to_the_eager_solve(panda, home_q, caplog):
+    mpc = _mpc(panda, SyncingModel("cuda"), costs=CostConfig())
     mpc.set_goal(z_goal=torch.full((6,), 0.2, device=mpc.device))
     ctx = dataclasses.replace(_ctx(mpc, home_q, [0.5, 0.2, 0.3]), ee_goal=None, z_goal=mpc.z_goal)
     with caplog.at_level("WARNING"):

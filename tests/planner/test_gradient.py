@@ -9,12 +9,12 @@ import pytest
 import torch
 
 from jepa_mpc.planner.cem import CEMOptimizer
-from jepa_mpc.planner.config import CEMConfig, CostConfig, GradientConfig, GuardrailConfig, SphereZone
+from jepa_mpc.planner.config import CEMConfig, CostConfig, GradientConfig, GuardrailConfig
 from jepa_mpc.planner.gradient import GradientOptimizer
 from jepa_mpc.planner.hybrid import HybridOptimizer
 from jepa_mpc.planner.types import PlanStatus, hold_actions
 
-from .conftest import GOAL, OPTIMUM, LinearWorldModel
+from .conftest import GOAL, OPTIMUM, LinearWorldModel, zone_ahead
 
 H = 4
 
@@ -41,10 +41,10 @@ def test_hybrid_refines_cem(toy):
 
 
 def test_gradient_never_returns_a_violating_plan(build_problem, make_ctx, home_q, truth):
-    zone = SphereZone((0.56, 0.0, 0.30), 0.04)  # the goal is inside a keep-out zone
+    zone = zone_ahead(truth, home_q, (0.12, 0.0, 0.0), gap=0.01)  # the goal is inside a keep-out zone
     g = GuardrailConfig(keep_out=(zone,))
     problem = build_problem(LinearWorldModel(latent_dim=8), CostConfig(terms=("pose_fk",)), g)
-    ctx = make_ctx(np.zeros(8), home_q, ee_goal=[0.56, 0.0, 0.30])
+    ctx = make_ctx(np.zeros(8), home_q, ee_goal=zone.center)
     result = GradientOptimizer(GradientConfig(steps=40, lr=0.3, penalty_weight=0.0)).solve(
         problem.objective(ctx), torch.zeros(H, 8)
     )
@@ -55,7 +55,7 @@ def test_gradient_never_returns_a_violating_plan(build_problem, make_ctx, home_q
 def test_gradient_all_infeasible_returns_hold(build_problem, make_ctx, home_q):
     g = GuardrailConfig(workspace_lo=(0.6, -0.8, 0.0))
     problem = build_problem(LinearWorldModel(latent_dim=8), CostConfig(terms=("action_magnitude",)), g)
-    hold = hold_actions(H, 8, 0.3, torch.device("cpu"))
+    hold = hold_actions(H, 8, 0.3, torch.device("cpu"), 7)
     result = GradientOptimizer(GradientConfig(steps=5)).solve(
         problem.objective(make_ctx(np.zeros(8), home_q)), torch.full((H, 8), 0.5), hold=hold
     )

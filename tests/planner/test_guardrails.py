@@ -102,10 +102,23 @@ def test_keep_out_sphere_and_box(zone, point, feasible, amount):
 
 
 def test_table_clearance_per_point_radius():
-    c = TableClearance(table_z=0.0, margin=0.01, radii=torch.tensor([0.0, 0.05]), slack=0.0)
+    c = TableClearance(table_z=0.0, margin=0.01, radii=torch.tensor([0.0, 0.05]), index=torch.tensor([0, 1]),
+                       slack=0.0)
     pts = torch.tensor([[[[0, 0, 0.5], [0, 0, 0.5]], [[0, 0, 0.02], [0, 0, 0.04]]]])  # [1, 2, 2, 3]
     ok, amount = c(_rollout(points=pts), CTX)
     assert not ok.item() and amount.item() == pytest.approx(0.02)  # second point needs 0.06, has 0.04
+
+
+def test_table_clearance_checks_only_the_indexed_points():
+    # Points 0 and 2 are table-checked (radius 0 and 0.05); point 1 (a finger, the mount) may touch the table.
+    c = TableClearance(table_z=0.0, margin=0.01, radii=torch.tensor([0.0, 0.05]), index=torch.tensor([0, 2]),
+                       slack=0.0)
+    pts = torch.zeros(2, 2, 3, 3)
+    pts[..., 2] = 0.5
+    pts[0, 1, 1, 2] = -0.3  # sample 0: the unchecked point under the table top: fine
+    pts[1, 1, 2, 2] = 0.04  # sample 1: the checked point 2 needs 0.06: 0.02 short
+    ok, amount = c(_rollout(points=pts), CTX)
+    assert ok.tolist() == [True, False] and amount.tolist() == pytest.approx([0.0, 0.02])
 
 
 def test_zone_speed_only_inside_the_zone():

@@ -23,8 +23,8 @@ SMALL = MPCConfig(horizon=5, device="cpu", cem=CEMConfig(num_samples=32, iterati
 
 
 @pytest.fixture
-def mpc(mj_model):
-    m = RecedingHorizonMPC.build(LinearWorldModel(latent_dim=6), SMALL, CostConfig(), model=mj_model)
+def mpc(panda):
+    m = RecedingHorizonMPC.build(LinearWorldModel(latent_dim=6), SMALL, CostConfig(), robot=panda)
     m.set_goal(z_goal=torch.full((6,), 0.2))
     return m
 
@@ -92,9 +92,9 @@ def test_bad_image_and_nan_latent_hold(mpc, home_q):
     assert result.plan.status is PlanStatus.INVALID_INPUT and result.command.hold
 
 
-def test_missing_goal_is_reported(mj_model, home_q):
+def test_missing_goal_is_reported(panda, home_q):
     m = RecedingHorizonMPC.build(
-        LinearWorldModel(latent_dim=6), SMALL, CostConfig(terms=("pose_fk",)), model=mj_model
+        LinearWorldModel(latent_dim=6), SMALL, CostConfig(terms=("pose_fk",)), robot=panda
     )
     assert m.step(_obs(home_q), now_s=0.0).plan.status is PlanStatus.NO_GOAL
     m.set_goal(ee_goal=[0.5, 0.0, 0.25])
@@ -111,10 +111,10 @@ def test_retries_are_bounded_and_cold(mpc, home_q):
     assert result.command.hold or np.allclose(result.command.joint_targets, home_q)
 
 
-def test_final_check_rejects_a_violating_plan(mj_model, home_q):
+def test_final_check_rejects_a_violating_plan(panda, home_q):
     g = GuardrailConfig(max_joint_vel_rad_s=(0.1,) * 7)  # 0.1 rad/s: at most 0.01 rad per step
     m = RecedingHorizonMPC.build(
-        LinearWorldModel(latent_dim=6), SMALL, CostConfig(terms=("action_magnitude",)), g, model=mj_model
+        LinearWorldModel(latent_dim=6), SMALL, CostConfig(terms=("action_magnitude",)), g, robot=panda
     )
     m.optimizer = SpyOptimizer(actions=torch.ones(5, 8))  # claims OK with 0.05 rad steps
     result = m.step(_obs(home_q), now_s=0.0)

@@ -1,9 +1,11 @@
 """Property tests: whatever the cost landscape (random, adversarial), the guardrails (random zones and
-limits) or the predictor (NaN, inf, huge), an OK plan and the filtered command never violate a guardrail.
-Checked with MuJoCo's own kinematics and the simulator's action semantics, not with the planner's
-code."""
+limits) or the predictor (NaN, inf, huge), an OK plan and the filtered command never violate a guardrail,
+and a plan the planner's guardrails call feasible passes the safety filter unchanged, on every arm tested.
+Checked with MuJoCo's own kinematics and the arm's action semantics, not with the planner's code."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import torch
@@ -17,18 +19,22 @@ from jepa_mpc.planner.config import (
     GradientConfig,
     GuardrailConfig,
     MPCConfig,
+    SafetyConfig,
     SpeedZone,
     SphereZone,
 )
-from jepa_mpc.planner.kinematics import ArmKinematics
 from jepa_mpc.planner.mpc import Observation, RecedingHorizonMPC
+from jepa_mpc.planner.safety import SafetyFilter
+from jepa_mpc.planner.types import PlanContext
+from jepa_mpc.robots.arm_control import ArmControlConfig, integrate_targets
+from jepa_mpc.robots.kinematics import ArmKinematics
 
-from .conftest import GarbageWorldModel, JointWorldModel
+from .conftest import ARMS, GarbageWorldModel, JointWorldModel, truth_for
 
 H = 4
 IMAGE = np.zeros((4, 4, 3), dtype=np.uint8)
 SETTINGS = settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 
 
@@ -44,8 +50,10 @@ def _mpc_config(optimizer: str, seed: int) -> MPCConfig:
     )
 
 
-def _guardrails(draw) -> GuardrailConfig:
-    xyz = st.tuples(st.floats(0.2, 0.8), st.floats(-0.5, 0.5), st.floats(0.0, 0.8))
+def _guardrails(draw, ee: np.ndarray, dof: int) -> GuardrailConfig:
+    """Random limits and zones around the arm's home tool point `ee`."""
+    xyz = st.tuples(st.floats(-0.3, 0.3), st.floats(-0.5, 0.5), st.floats(-0.3, 0.5)).map(
+        lambda d: tuple(ee + np.array(d)))
     sphere = st.builds(SphereZone, xyz, st.floats(0.03, 0.25))
     box = xyz.flatmap(
         lambda lo: st.tuples(st.floats(0.05, 0.4), st.floats(0.05, 0.4), st.floats(0.05, 0.4)).map(
@@ -53,23 +61,24 @@ def _guardrails(draw) -> GuardrailConfig:
         )
     )
     margin = draw(st.floats(0.0, 0.3), label="joint margin")
+    x, y, z = ee
     return GuardrailConfig(
         joint_margin_rad=margin,
         max_joint_vel_rad_s=tuple(
-            draw(st.lists(st.floats(0.05, 0.6), min_size=7, max_size=7), label="vel")
+            draw(st.lists(st.floats(0.05, 0.6), min_size=dof, max_size=dof), label="vel")
         ),
         max_joint_acc_rad_s2=tuple(
-            draw(st.lists(st.floats(0.5, 15.0), min_size=7, max_size=7), label="acc")
+            draw(st.lists(st.floats(0.5, 15.0), min_size=dof, max_size=dof), label="acc")
         ),
         workspace_lo=(
-            draw(st.floats(-0.3, 0.45)),
-            draw(st.floats(-0.8, -0.05)),
-            draw(st.floats(0.0, 0.25)),
+            draw(st.floats(x - 0.8, x - 0.05)),
+            draw(st.floats(y - 0.8, y - 0.05)),
+            draw(st.floats(0.0, max(0.0, z - 0.05))),
         ),
         workspace_hi=(
-            draw(st.floats(0.55, 0.9)),
-            draw(st.floats(0.05, 0.8)),
-            draw(st.floats(0.35, 1.2)),
+            draw(st.floats(x + 0.05, x + 0.4)),
+            draw(st.floats(y + 0.05, y + 0.8)),
+            draw(st.floats(z + 0.05, z + 0.9)),
         ),
         keep_out=tuple(draw(st.lists(st.one_of(sphere, box), max_size=3), label="keep_out")),
         table_z_m=draw(st.floats(-0.05, 0.2), label="table"),
@@ -93,76 +102,115 @@ def _check_tick(result, g, q0, truth) -> None:
         assert truth.violations(g, q0, sent, check_acc=False) == []
 
 
-def _critic(kind: str, params: np.ndarray, zone_center: np.ndarray, kin: ArmKinematics):
-    """Cost landscapes over the joint-target latent z [N, 8]; the adversarial ones pull against the
+def _critic(kind: str, params: np.ndarray, zone_center: np.ndarray, kin: ArmKinematics, dof: int):
+    """Cost landscapes over the joint-target latent z [N, J + 1]; the adversarial ones pull against the
     guardrails.
     """
     c = torch.as_tensor(params, dtype=torch.float32)
     center = torch.as_tensor(zone_center, dtype=torch.float32)
     if kind == "quadratic":
-        return lambda z: ((z[:, :7] - c[:7]) ** 2 * c[7:].abs()[:, None].T).sum(-1)
+        return lambda z: ((z[:, :dof] - c[:dof]) ** 2 * c[dof:].abs()[None]).sum(-1)
     if kind == "multimodal":
-        return lambda z: torch.sin(5 * z[:, :7] * c[:7]).sum(-1)
+        return lambda z: torch.sin(5 * z[:, :dof] * c[:dof]).sum(-1)
     if kind == "into_zone":  # pull the end effector into the first keep-out zone
-        return lambda z: 10 * torch.linalg.vector_norm(kin.forward(z[:, :7])[:, 0] - center, dim=-1)
-    return lambda z: -100 * (z[:, :7] - c[:7]).abs().sum(-1)  # "flail": reward large, fast joint motion
+        return lambda z: 10 * torch.linalg.vector_norm(kin.forward(z[:, :dof])[:, 0] - center, dim=-1)
+    return lambda z: -100 * (z[:, :dof] - c[:dof]).abs().sum(-1)  # "flail": reward large, fast joint motion
 
 
+@ARMS
 @SETTINGS
 @given(data=st.data())
-def test_property_plans_and_commands_respect_random_guardrails(mj_model, home_q, truth, data):
-    g = _guardrails(data.draw)
-    q0 = home_q + np.array(
-        data.draw(st.lists(st.floats(-0.2, 0.2), min_size=7, max_size=7), label="dq0")
-    )
+def test_property_plans_and_commands_respect_random_guardrails(robot, data):
+    truth, j = truth_for(robot), robot.dof
+    ee = truth.ee(truth.home)
+    g = _guardrails(data.draw, ee, j)
+    q0 = truth.home + np.array(data.draw(st.lists(st.floats(-0.2, 0.2), min_size=j, max_size=j), label="dq0"))
     kind = data.draw(st.sampled_from(["quadratic", "multimodal", "into_zone", "flail"]), label="critic")
     params = np.array(
-        data.draw(st.lists(st.floats(-2.0, 2.0), min_size=14, max_size=14), label="params")
+        data.draw(st.lists(st.floats(-2.0, 2.0), min_size=2 * j, max_size=2 * j), label="params")
     )
     center = np.asarray(
-        g.keep_out[0].center if g.keep_out and isinstance(g.keep_out[0], SphereZone) else [0.5, 0.0, 0.2]
+        g.keep_out[0].center if g.keep_out and isinstance(g.keep_out[0], SphereZone) else ee - [0.0, 0.0, 0.1]
     )
-    kin = ArmKinematics(mj_model, g.check_points)
+    kin = robot.kinematics()
     optimizer = data.draw(st.sampled_from(["cem", "gradient", "hybrid"]), label="optimizer")
     mpc = RecedingHorizonMPC.build(
-        JointWorldModel(),
+        JointWorldModel(j),
         _mpc_config(optimizer, data.draw(st.integers(0, 99))),
         CostConfig(terms=("critic", "pose_fk"), pose_fk_weight=data.draw(st.floats(0.0, 5.0))),
         g,
-        critic=_critic(kind, params, center, kin),
-        model=mj_model,
+        critic=_critic(kind, params, center, kin, j),
+        robot=robot,
     )
-    mpc.set_goal(
-        ee_goal=data.draw(st.tuples(st.floats(0.0, 0.9), st.floats(-0.6, 0.6), st.floats(-0.2, 0.9)))
-    )
+    mpc.set_goal(ee_goal=tuple(ee + np.array(data.draw(
+        st.tuples(st.floats(-0.5, 0.4), st.floats(-0.6, 0.6), st.floats(-0.5, 0.6)), label="goal offset"))))
     z0 = np.concatenate([q0, [1.0]]).astype(np.float32)
     result = mpc.step(Observation(IMAGE, q0, 0.0, proprio=z0, q_target=q0), now_s=0.0)
     _check_tick(result, g, q0, truth)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@ARMS
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     mode=st.sampled_from(["nan", "inf", "-inf", "huge", "mixed", "mixed", "mixed"]),
     optimizer=st.sampled_from(["cem", "gradient", "hybrid"]),
-    zone=st.builds(
-        SphereZone,
-        st.tuples(st.floats(0.3, 0.7), st.floats(-0.3, 0.3), st.floats(0.1, 0.5)),
-        st.floats(0.03, 0.15),
-    ),
+    offset=st.tuples(st.floats(-0.2, 0.2), st.floats(-0.3, 0.3), st.floats(-0.2, 0.2)),
+    radius=st.floats(0.03, 0.15),
     seed=st.integers(0, 99),
 )
-def test_property_garbage_predictor_never_yields_a_violating_plan(
-    mj_model, home_q, truth, mode, optimizer, zone, seed
-):
-    g = GuardrailConfig(keep_out=(zone,), max_joint_vel_rad_s=(0.3,) * 7)
+def test_property_garbage_predictor_never_yields_a_violating_plan(robot, mode, optimizer, offset, radius, seed):
+    truth = truth_for(robot)
+    zone = SphereZone(tuple(truth.ee(truth.home) + np.array(offset)), radius)
+    g = GuardrailConfig(keep_out=(zone,), max_joint_vel_rad_s=(0.3,) * robot.dof)
     mpc = RecedingHorizonMPC.build(
-        GarbageWorldModel(mode),
+        GarbageWorldModel(mode, action_dim=robot.dof + 1),
         _mpc_config(optimizer, seed),
         CostConfig(terms=("goal_energy", "action_rate")),
         g,
-        model=mj_model,
+        robot=robot,
     )
     mpc.set_goal(z_goal=torch.zeros(6))
-    result = mpc.step(Observation(IMAGE, home_q, 0.0, q_target=home_q), now_s=0.0)
+    result = mpc.step(Observation(IMAGE, truth.home, 0.0, q_target=truth.home), now_s=0.0)
     assert torch.isfinite(result.plan.actions).all()
-    _check_tick(result, g, home_q, truth)
+    _check_tick(result, g, truth.home, truth)
+
+
+@ARMS
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_property_plans_the_guardrails_call_feasible_pass_the_filter_unchanged(robot, build_problem, data):
+    """The planner's guardrails (float32 FK, tightened by plan_slack) are at least as strict as the filter
+    (float64 mj_kinematics): every plan they accept is sent as planned, every step of it, with no clamp."""
+    truth, j = truth_for(robot), robot.dof
+    g = _guardrails(data.draw, truth.ee(truth.home), j)
+    arm = ArmControlConfig()
+    lower, upper = truth.limits(g)
+    q0 = truth.home + np.array(data.draw(st.lists(st.floats(-0.2, 0.2), min_size=j, max_size=j), label="dq0"))
+    q0 = np.clip(q0, lower, upper)  # a trusted last command lies inside the limits
+    # Zones the arm is already in leave no feasible plan to check: drop them.
+    g = dataclasses.replace(g, keep_out=tuple(z for z in g.keep_out if truth.clearance(g, q0, z) > 0.01))
+    vmax = np.minimum(truth.max_velocity(g), arm.max_joint_speed_rad_s)
+    qd0 = np.array(data.draw(st.lists(st.floats(-1.0, 1.0), min_size=j, max_size=j), label="qd0")) * vmax
+    # 64 plans: 48 with random accelerations within a random fraction (up to all) of the limits, from qd0, so many
+    # are feasible and some graze the limits; 16 uniformly random ones, mostly infeasible.
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**31), label="seed"))
+    dt, amax = arm.control_period_s, truth.max_acceleration(g)
+    frac = rng.uniform(0.3, 1.05, (48, 1))
+    qd, steps = np.broadcast_to(qd0, (48, j)), []
+    for _ in range(8):
+        wanted = qd + rng.uniform(-1, 1, (48, j)) * amax * frac * dt
+        qd = np.clip(wanted, np.maximum(-vmax * frac, qd - amax * dt), np.minimum(vmax * frac, qd + amax * dt))
+        steps.append(qd * dt)
+    actions = rng.uniform(-1, 1, (64, 8, j + 1))
+    actions[:48, :, :j] = np.stack(steps, axis=1) / arm.max_joint_step_rad
+    actions = np.clip(actions, -1.0, 1.0)
+    problem = build_problem(JointWorldModel(j), CostConfig(terms=("action_rate",)), g, arm, robot=robot)
+    ctx = PlanContext(z0=torch.zeros(j + 1), q0=torch.as_tensor(q0, dtype=torch.float32),
+                      qd0=torch.as_tensor(qd0, dtype=torch.float32))
+    feasible = problem.evaluate(torch.as_tensor(actions, dtype=torch.float32), ctx).feasible.numpy()
+    event(f"{int(feasible.sum())} of 64 feasible")
+    f = SafetyFilter(SafetyConfig(guardrails=g, arm=arm), robot)
+    for plan in actions[feasible]:
+        command, report = f.filter_actions(plan, q0, 0.0, 0.0, q_reference=q0, qd_reference=qd0)
+        assert report.ok and report.n_sent == len(plan), report.describe()
+        np.testing.assert_allclose(command.joint_targets, integrate_targets(q0, plan, robot.lower, robot.upper, arm))

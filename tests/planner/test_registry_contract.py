@@ -10,12 +10,12 @@ import pytest
 import torch
 
 from jepa_mpc.planner.config import BoxZone, CostConfig, GuardrailConfig, SpeedZone, SphereZone
-from jepa_mpc.planner.kinematics import ArmKinematics
 from jepa_mpc.planner.registry import COSTS, GUARDRAILS, CostDeps, build_cost
 from jepa_mpc.planner.rollout import RolloutBuilder
-from jepa_mpc.sim.arm_control import ArmControlConfig
+from jepa_mpc.planner.types import PlanContext
+from jepa_mpc.robots.arm_control import ArmControlConfig
 
-from .conftest import LinearWorldModel
+from .conftest import ARMS, LinearWorldModel
 
 K, H = 16, 5
 GUARDS = GuardrailConfig(
@@ -24,32 +24,30 @@ GUARDS = GuardrailConfig(
 )
 
 
-@pytest.fixture(scope="module")
-def rollout_and_ctx(mj_model):
-    kin = ArmKinematics(mj_model, GUARDS.check_points)
-    model = LinearWorldModel(latent_dim=6)
-    actions = (torch.rand(K, H, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1).requires_grad_(
-        True
-    )
-    from jepa_mpc.planner.types import PlanContext
-    from jepa_mpc.sim.panda_scene import HOME_QPOS
-
+@pytest.fixture
+def rollout_and_ctx(robot):
+    """(kinematics, rollout, ctx, actions) of K random plans from the arm's home pose (J joints + gripper)."""
+    kin = robot.kinematics()
+    a = robot.dof + 1
+    model = LinearWorldModel(latent_dim=6, action_dim=a)
+    actions = (torch.rand(K, H, a, generator=torch.Generator().manual_seed(0)) * 2 - 1).requires_grad_(True)
     ctx = PlanContext(
         z0=torch.zeros(6),
-        q0=torch.as_tensor(HOME_QPOS, dtype=torch.float32),
-        qd0=torch.zeros(7),
+        q0=torch.as_tensor(robot.home, dtype=torch.float32),
+        qd0=torch.zeros(robot.dof),
         z_goal=torch.ones(6),
         ee_goal=torch.tensor([0.5, 0.0, 0.2]),
-        prev_action=torch.zeros(8),
+        prev_action=torch.zeros(a),
     )
     return kin, RolloutBuilder(model.rollout, kin, ArmControlConfig())(actions, ctx), ctx, actions
 
 
+@ARMS
 @pytest.mark.parametrize("name", sorted(COSTS))
-def test_every_cost_term(rollout_and_ctx, name):
+def test_every_cost_term(robot, rollout_and_ctx, name):
     kin, rollout, ctx, actions = rollout_and_ctx
-    deps = CostDeps(ee_index=kin.index("ee"), probe=lambda z: z[:, :3], critic=lambda z: (z**2).sum(-1),
-                    cube_probe=lambda z: z[:, 3:6])
+    deps = CostDeps(ee_index=kin.index("ee"), dof=robot.dof, probe=lambda z: z[:, :3],
+                    critic=lambda z: (z**2).sum(-1), cube_probe=lambda z: z[:, 3:6])
     cost = build_cost(name, CostConfig(), deps)
     assert cost.name == name and cost.requires <= ctx.goals()
     out = cost(rollout, ctx)
@@ -58,10 +56,11 @@ def test_every_cost_term(rollout_and_ctx, name):
     assert torch.isfinite(grad).all() and grad.abs().sum() > 0
 
 
+@ARMS
 @pytest.mark.parametrize("name", sorted(GUARDRAILS))
-def test_every_guardrail(rollout_and_ctx, name):
+def test_every_guardrail(robot, rollout_and_ctx, name):
     kin, rollout, ctx, actions = rollout_and_ctx
-    constraint = GUARDRAILS[name](GUARDS, kin, ArmControlConfig())
+    constraint = GUARDRAILS[name](GUARDS, GUARDS.for_robot(robot), kin)
     assert constraint is not None and constraint.name == name
     feasible, violation = constraint(rollout, ctx)
     assert feasible.shape == violation.shape == (K,) and feasible.dtype == torch.bool
@@ -71,18 +70,18 @@ def test_every_guardrail(rollout_and_ctx, name):
     assert grad is None or torch.isfinite(grad).all()
 
 
-def test_guardrails_without_zones_are_skipped(mj_model):
-    kin = ArmKinematics(mj_model, GuardrailConfig().check_points)
-    assert GUARDRAILS["keep_out"](GuardrailConfig(), kin, ArmControlConfig()) is None
-    assert GUARDRAILS["zone_speed"](GuardrailConfig(), kin, ArmControlConfig()) is None
+def test_guardrails_without_zones_are_skipped(panda):
+    kin, limits = panda.kinematics(), GuardrailConfig().for_robot(panda)
+    assert GUARDRAILS["keep_out"](GuardrailConfig(), limits, kin) is None
+    assert GUARDRAILS["zone_speed"](GuardrailConfig(), limits, kin) is None
 
 
-def test_planner_imports_without_ros_and_concrete_models():
+def test_planner_imports_without_ros_concrete_models_or_the_sim():
     code = (
         "import sys; sys.modules['rclpy'] = None; "
         "import jepa_mpc.planner.mpc, jepa_mpc.planner.bench; "
         "bad = [m for m, mod in sys.modules.items() if mod is not None and m.split('.')[0] == 'rclpy' "
-        "or m.startswith('jepa_mpc.models')]; "
+        "or m.startswith(('jepa_mpc.models', 'jepa_mpc.sim'))]; "
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

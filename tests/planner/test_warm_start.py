@@ -10,7 +10,7 @@ import torch
 from jepa_mpc.planner.config import CEMConfig, CostConfig, MPCConfig
 from jepa_mpc.planner.mpc import RecedingHorizonMPC
 from jepa_mpc.planner.types import PlanContext
-from jepa_mpc.sim.arm_control import ArmControlConfig, next_joint_targets
+from jepa_mpc.robots.arm_control import ArmControlConfig, next_joint_targets
 
 from .conftest import GOAL, LAMBDA, LinearWorldModel
 
@@ -28,15 +28,15 @@ def _ctx(z0: np.ndarray, q0: np.ndarray) -> PlanContext:
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_warm_start_converges_in_fewer_iterations(mj_model, truth, home_q, seed):
+def test_warm_start_converges_in_fewer_iterations(panda, truth, home_q, seed):
     model = LinearWorldModel(latent_dim=8, action_dim=8)
     model.B = 0.2 * torch.eye(8)
     cfg = MPCConfig(
         horizon=4, device="cpu", cem=CEMConfig(num_samples=128, iterations=10, num_elites=8, seed=seed)
     )
     costs = CostConfig(terms=("goal_energy", "action_magnitude"), action_magnitude_weight=LAMBDA)
-    warm = RecedingHorizonMPC.build(model, cfg, costs, model=mj_model)
-    cold = RecedingHorizonMPC.build(model, cfg, costs, model=mj_model)
+    warm = RecedingHorizonMPC.build(model, cfg, costs, robot=panda)
+    cold = RecedingHorizonMPC.build(model, cfg, costs, robot=panda)
 
     first = warm.plan(_ctx(np.zeros(8), home_q))
     cold.plan(_ctx(np.zeros(8), home_q))  # same seed: same first plan and generator state

@@ -1,6 +1,7 @@
 """A fake "real arm driver": speaks only the ros2_control topics (joint states out, JTC trajectories in) plus a
 camera, with switches to make each stream go silent or send garbage. No MuJoCo dynamics: the arm jumps to the
-first commanded point, which is what a perfectly tracking controller would do.
+first commanded point, which is what a perfectly tracking controller would do. Like a real driver it works in the
+driver's joint convention (for the embedded Panda: Franka's, joint 6 = the description's + pi/2).
 """
 from __future__ import annotations
 
@@ -10,20 +11,26 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image, JointState
 from trajectory_msgs.msg import JointTrajectory
 
+from jepa_mpc.robots import load_robot
+from jepa_mpc.robots.panda import GRIPPER_OPEN
 from jepa_mpc.ros_nodes.conversions import joint_state_msg, rgb_to_image_msg, trajectory_to_array
-from jepa_mpc.ros_nodes.sim_bridge import PANDA_FINGER_JOINTS, PANDA_ROS_JOINTS
-from jepa_mpc.sim.panda_scene import GRIPPER_OPEN, HOME_QPOS
+
+PANDA = load_robot("panda")
+HOME_DRIVER = PANDA.to_driver(PANDA.home)
+"""The Panda's home pose as Franka's driver reports it."""
 
 
 class FakeArmDriver(Node):
     def __init__(self, context, period_s: float = 0.1, topic: str = "/joint_trajectory_controller/joint_trajectory",
-                 fingers: bool = False):
+                 fingers: bool = False, robot=PANDA):
         super().__init__("fake_driver", context=context)
-        self.q = HOME_QPOS.copy()
-        self.commands: list[tuple[float, np.ndarray]] = []  # (receive time s, first point)
+        self.robot = load_robot(robot)
+        self.joint_names = self.robot.joint_names
+        self.q = self.robot.to_driver(self.robot.home)  # driver convention
+        self.commands: list[tuple[float, np.ndarray]] = []  # (receive time s, first point, driver convention)
         self.camera_on = True
         self.joints_on = True
-        self.fingers = fingers  # also publish the two (open) finger joints, as the sim bridge does
+        self.fingers = fingers  # also publish the (open) finger joints, as the sim bridge does
         self.pub_js = self.create_publisher(JointState, "/joint_states", qos_profile_sensor_data)
         self.pub_img = self.create_publisher(Image, "/camera/image_raw", qos_profile_sensor_data)
         self.create_subscription(JointTrajectory, topic, self._on_command, 10)
@@ -33,16 +40,17 @@ class FakeArmDriver(Node):
         return self.get_clock().now().nanoseconds * 1e-9
 
     def _on_command(self, msg: JointTrajectory) -> None:
-        positions, _ = trajectory_to_array(msg, PANDA_ROS_JOINTS)
+        positions, _ = trajectory_to_array(msg, self.joint_names)
         self.commands.append((self.now_s(), positions[0]))
         self.q = positions[0].copy()
 
     def _tick(self) -> None:
         stamp = self.get_clock().now().to_msg()
         if self.joints_on:
-            names, q = PANDA_ROS_JOINTS, self.q
-            if self.fingers:
-                names, q = (*PANDA_ROS_JOINTS, *PANDA_FINGER_JOINTS), np.r_[self.q, GRIPPER_OPEN, GRIPPER_OPEN]
+            names, q = self.joint_names, self.q
+            fingers = self.robot.finger_joint_names
+            if self.fingers and fingers:
+                names, q = (*names, *fingers), np.r_[self.q, np.full(len(fingers), GRIPPER_OPEN)]
             self.pub_js.publish(joint_state_msg(names, q, np.zeros(len(names)), stamp))
         if self.camera_on:
             self.pub_img.publish(rgb_to_image_msg(np.zeros((64, 64, 3), np.uint8), stamp, "camera"))

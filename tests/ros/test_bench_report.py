@@ -14,8 +14,8 @@ import pytest
 pytest.importorskip("rclpy")
 import torch  # noqa: E402
 
+from jepa_mpc.apps.cli import SUBCOMMANDS, main  # noqa: E402
 from jepa_mpc.ros_nodes.bench_report import SECTIONS  # noqa: E402
-from jepa_mpc.ros_nodes.cli import SUBCOMMANDS, main  # noqa: E402
 
 
 @pytest.fixture
@@ -72,7 +72,7 @@ def _bench_without_rclpy(*argv: str) -> subprocess.CompletedProcess:
         "        if name.split('.')[0] in ('rclpy', 'sensor_msgs', 'trajectory_msgs', 'diagnostic_msgs'):\n"
         "            raise ImportError('blocked: ' + name)\n"
         "sys.meta_path.insert(0, Block())\n"
-        "from jepa_mpc.ros_nodes.cli import main\n"
+        "from jepa_mpc.apps.cli import main\n"
         f"sys.exit(main(['bench', *{list(argv)!r}]))\n"
     )
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.slow
 def test_demo_reaches_image_goal_and_writes_gif_plot_summary(tmp_path, capsys):
     import imageio.v3 as iio
 
-    from jepa_mpc.ros_nodes.cli import main
+    from jepa_mpc.apps.cli import main
     from jepa_mpc.ros_nodes.graph import default_params
 
     # A light CEM: this checks the demo's plumbing; in one Python process a heavy planner starves message delivery.

@@ -13,13 +13,12 @@ from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.lifecycle import TransitionCallbackReturn  # noqa: E402
 from trajectory_msgs.msg import JointTrajectory  # noqa: E402
 
+from jepa_mpc.robots.panda import DRIVER_JOINTS as PANDA_ROS_JOINTS  # noqa: E402
 from jepa_mpc.ros_nodes.conversions import trajectory_msg  # noqa: E402
 from jepa_mpc.ros_nodes.mpc_node import MpcNode  # noqa: E402
 from jepa_mpc.ros_nodes.safety_filter_node import SafetyFilterNode  # noqa: E402
-from jepa_mpc.ros_nodes.sim_bridge import PANDA_ROS_JOINTS  # noqa: E402
-from jepa_mpc.sim.panda_scene import HOME_QPOS  # noqa: E402
 from tests.ros.conftest import spin_until  # noqa: E402
-from tests.ros.fake_driver import FakeArmDriver  # noqa: E402
+from tests.ros.fake_driver import HOME_DRIVER, FakeArmDriver  # noqa: E402
 
 OK = TransitionCallbackReturn.SUCCESS
 
@@ -123,9 +122,9 @@ def test_restarting_the_safety_filter_never_sends_an_unsafe_command(ros_context)
                 safety = SafetyFilterNode(context=ros_context)
                 executor.add_node(safety)
         positions = np.array([q for _, q in driver.commands])
-        steps = np.abs(np.diff(np.vstack([HOME_QPOS, positions]), axis=0))
+        steps = np.abs(np.diff(np.vstack([HOME_DRIVER, positions]), axis=0))
         assert len(positions) > 10 and steps.max() <= 0.05 + 1e-9
-        assert positions[-1][0] > HOME_QPOS[0] + 0.2, "after each restart the graph recovers and keeps moving"
+        assert positions[-1][0] > HOME_DRIVER[0] + 0.2, "after each restart the graph recovers and keeps moving"
     finally:
         executor.shutdown()
         for node in (safety, planner, driver):

@@ -19,7 +19,7 @@ GOAL_Q = [0.1, -0.2, 0.0, -2.2, 0.0, 0.7, 0.8, 0.04, 0.04]
 
 
 def _goal_cli(*args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "jepa_mpc.ros_nodes.cli", "goal", "--timeout", "20", *args],
+    return subprocess.Popen([sys.executable, "-m", "jepa_mpc.apps.cli", "goal", "--timeout", "20", *args],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=os.environ.copy())
 
 

@@ -23,35 +23,70 @@ class _Recorder:
         self.args, self.kwargs = args, kwargs
 
 
+class _LaunchConfiguration(_Recorder):
+    def perform(self, context: dict) -> str:
+        return context[self.args[0]]
+
+
+class _ParameterValue(_Recorder):
+    pass
+
+
 @pytest.fixture
 def fake_launch(monkeypatch):
     launch = types.ModuleType("launch")
     launch.LaunchDescription = lambda entities: list(entities)
     actions = types.ModuleType("launch.actions")
     actions.DeclareLaunchArgument = type("DeclareLaunchArgument", (_Recorder,), {})
+    actions.OpaqueFunction = type("OpaqueFunction", (_Recorder,), {})
     subs = types.ModuleType("launch.substitutions")
-    subs.LaunchConfiguration = type("LaunchConfiguration", (_Recorder,), {})
+    subs.LaunchConfiguration = _LaunchConfiguration
     launch_ros = types.ModuleType("launch_ros")
     ros_actions = types.ModuleType("launch_ros.actions")
     ros_actions.Node = type("Node", (_Recorder,), {})
+    descriptions = types.ModuleType("launch_ros.parameter_descriptions")
+    descriptions.ParameterValue = _ParameterValue
     for name, mod in {"launch": launch, "launch.actions": actions, "launch.substitutions": subs,
-                      "launch_ros": launch_ros, "launch_ros.actions": ros_actions}.items():
+                      "launch_ros": launch_ros, "launch_ros.actions": ros_actions,
+                      "launch_ros.parameter_descriptions": descriptions}.items():
         monkeypatch.setitem(sys.modules, name, mod)
     return ros_actions.Node
 
 
-@pytest.mark.parametrize("graph, file", [("sim", "sim_arm.launch.py"), ("real", "real_arm.launch.py")])
-def test_launch_file_matches_graph(fake_launch, graph, file):
+def _launch(graph: str, file: str, **arguments):
+    """(declared launch arguments by name, the Node actions) of a launch file run with `arguments` (else defaults)."""
     spec = importlib.util.spec_from_file_location(f"launch_{graph}", launch_dir() / file)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     entities = module.generate_launch_description()
-    nodes = [e for e in entities if isinstance(e, fake_launch)]
+    declared = {e.args[0]: e for e in entities if type(e).__name__ == "DeclareLaunchArgument"}
+    context = {name: arguments.get(name, e.kwargs["default_value"]) for name, e in declared.items()}
+    nodes = [n for e in entities if type(e).__name__ == "OpaqueFunction" for n in e.kwargs["function"](context)]
+    return declared, nodes
+
+
+@pytest.mark.parametrize("graph, file", [("sim", "sim_arm.launch.py"), ("real", "real_arm.launch.py")])
+def test_launch_file_matches_graph(fake_launch, graph, file):
+    declared, nodes = _launch(graph, file)
+    assert all(isinstance(n, fake_launch) for n in nodes)
     expected = [(s.name, s.executable) for s in GRAPHS[graph]]
     assert [(n.kwargs["name"], n.kwargs["executable"]) for n in nodes] == expected
     assert all(n.kwargs["package"] == "jepa_mpc" for n in nodes)
-    declared = [e for e in entities if type(e).__name__ == "DeclareLaunchArgument"]
-    assert declared[0].args[0] == "params" and declared[0].kwargs["default_value"] == str(default_params(graph))
+    assert list(declared)[0] == "params" and declared["params"].kwargs["default_value"] == str(default_params(graph))
+    # without a robot_description argument the parameter file decides: the nodes get the file only
+    assert declared["robot_description"].kwargs["default_value"] == ""
+    assert all(n.kwargs["parameters"] == [str(default_params(graph))] for n in nodes)
+
+
+@pytest.mark.parametrize("graph, file", [("sim", "sim_arm.launch.py"), ("real", "real_arm.launch.py")])
+def test_launch_robot_description_argument_reaches_every_node(fake_launch, graph, file):
+    _, nodes = _launch(graph, file, robot_description="robosuite:ur5e")
+    assert len(nodes) == len(GRAPHS[graph])
+    for node in nodes:
+        params_file, override = node.kwargs["parameters"]
+        assert params_file == str(default_params(graph))  # the file first, the argument over it
+        value = override["robot_description"]
+        assert value.args == ("robosuite:ur5e",) and value.kwargs == {"value_type": str}
 
 
 def test_executables_are_installed_console_scripts():

@@ -1,5 +1,7 @@
 """A checkpoint whose encoder reads joint positions: the mpc node feeds it /joint_states for the observation and,
-for an image goal, the /goal_joint_states message stamped like the goal image; without them it holds."""
+for an image goal, the /goal_joint_states message stamped like the goal image; without them it holds. Joint
+messages are in the driver's convention (Franka's joint 6); the encoder reads the description's, as it was
+trained."""
 from __future__ import annotations
 
 import numpy as np
@@ -17,15 +19,17 @@ from std_srvs.srv import Trigger  # noqa: E402
 from jepa_mpc.models.checkpoint import save_checkpoint  # noqa: E402
 from jepa_mpc.models.config import EncoderConfig, WorldModelConfig  # noqa: E402
 from jepa_mpc.models.world_model import WorldModel  # noqa: E402
+from jepa_mpc.robots.panda import DRIVER_FINGER_JOINTS as PANDA_FINGER_JOINTS  # noqa: E402
+from jepa_mpc.robots.panda import DRIVER_JOINTS as PANDA_ROS_JOINTS  # noqa: E402
 from jepa_mpc.ros_nodes.conversions import joint_state_msg, rgb_to_image_msg  # noqa: E402
 from jepa_mpc.ros_nodes.mpc_node import MpcNode  # noqa: E402
-from jepa_mpc.ros_nodes.sim_bridge import PANDA_FINGER_JOINTS, PANDA_ROS_JOINTS  # noqa: E402
 from tests.ros.conftest import spin_until  # noqa: E402
-from tests.ros.fake_driver import FakeArmDriver  # noqa: E402
+from tests.ros.fake_driver import PANDA, FakeArmDriver  # noqa: E402
 
 OK = TransitionCallbackReturn.SUCCESS
 NAMES = (*PANDA_ROS_JOINTS, *PANDA_FINGER_JOINTS)
-GOAL_Q = np.array([0.3, 0.1, -0.2, -2.0, 0.1, 0.8, 0.5, 0.04, 0.04])
+GOAL_Q = np.array([0.3, 0.1, -0.2, -2.0, 0.1, 2.4, 0.5, 0.04, 0.04])  # driver convention
+GOAL_Q_MODEL = GOAL_Q - np.r_[PANDA.joint_offsets, 0.0, 0.0]  # what the encoder reads (joint 6: - pi/2)
 GOAL_RGB = np.full((32, 32, 3), 90, np.uint8)
 
 
@@ -83,7 +87,8 @@ def test_goal_image_waits_for_its_joint_positions_then_plans_with_them(graph, jo
     pubs[second[0]].publish(second[1])
     assert spin_until(executor, lambda: mpc.plans_published > 2, timeout_s=15.0), "both halves of the goal: plans"
     z_goal = mpc.planners["image"].z_goal
-    assert torch.allclose(z_goal, _expected_goal_latent(mpc, GOAL_Q), atol=1e-5)
+    assert torch.allclose(z_goal, _expected_goal_latent(mpc, GOAL_Q_MODEL), atol=1e-5)
+    assert not torch.allclose(z_goal, _expected_goal_latent(mpc, GOAL_Q), atol=1e-3), "converted to the model's"
     assert not torch.allclose(z_goal, _expected_goal_latent(mpc, np.zeros(9)), atol=1e-3), "joints matter"
 
 
@@ -103,6 +108,7 @@ def test_capture_goal_takes_the_current_joint_positions(graph):
     future = client.call_async(Trigger.Request())
     assert spin_until(executor, future.done) and future.result().success
     assert np.allclose(mpc._goal[1].joints, mpc._proprio, atol=1e-6)
+    assert np.allclose(mpc._proprio[:7], PANDA.home, atol=1e-6), "the driver's home, read in the model's convention"
     assert spin_until(executor, lambda: mpc.plans_published > 2, timeout_s=15.0)
 
 

@@ -27,7 +27,8 @@ from sensor_msgs.msg import Image, JointState  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 from trajectory_msgs.msg import JointTrajectory  # noqa: E402
 
-from jepa_mpc.ros_nodes.cli import main as cli_main  # noqa: E402
+from jepa_mpc.apps.cli import main as cli_main  # noqa: E402
+from jepa_mpc.robots.panda import DRIVER_JOINTS as PANDA_ROS_JOINTS  # noqa: E402
 from jepa_mpc.ros_nodes.conversions import s_to_stamp, stamp_to_s, trajectory_msg  # noqa: E402
 from jepa_mpc.ros_nodes.recorder import (  # noqa: E402
     BagError,
@@ -37,7 +38,7 @@ from jepa_mpc.ros_nodes.recorder import (  # noqa: E402
     record,
 )
 from jepa_mpc.ros_nodes.replay import ReplayNode, offered_qos, open_bag  # noqa: E402
-from jepa_mpc.ros_nodes.sim_bridge import LATCHED, PANDA_ROS_JOINTS  # noqa: E402
+from jepa_mpc.ros_nodes.sim_bridge import LATCHED  # noqa: E402
 from tests.ros.conftest import spin_until  # noqa: E402
 from tests.ros.fake_driver import FakeArmDriver  # noqa: E402
 
@@ -295,7 +296,7 @@ def test_sigint_to_recorder_process_leaves_a_readable_bag(tmp_path, ros_context)
     executor = SingleThreadedExecutor(context=ros_context)
     executor.add_node(driver)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.Popen([sys.executable, "-m", "jepa_mpc.ros_nodes.cli", "record", "--out", str(out),
+    proc = subprocess.Popen([sys.executable, "-m", "jepa_mpc.apps.cli", "record", "--out", str(out),
                              "--topics", "/joint_states,/camera/image_raw", "--status-period", "0.2"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import jepa_mpc.sim  # noqa: F401
-from jepa_mpc.sim.arm_control import ArmControlConfig, next_joint_targets
+from jepa_mpc.robots.arm_control import ArmControlConfig, next_joint_targets
 
 floats = st.floats(allow_nan=True, allow_infinity=True, width=64)
 

@@ -11,6 +11,7 @@ import time
 import numpy as np
 import pytest
 
+from jepa_mpc.apps.cli import main
 from jepa_mpc.models.atomic_io import atomic_write_json
 from jepa_mpc.models.data import WindowDataset, split_episodes
 from jepa_mpc.models.episodes import (
@@ -21,7 +22,6 @@ from jepa_mpc.models.episodes import (
     read_dataset_meta,
     read_info,
 )
-from jepa_mpc.ros_nodes.cli import main
 
 
 def _collect(out, episodes, *extra, steps=6, seed=3):
@@ -132,7 +132,7 @@ def test_push_home_is_for_push_recorded_and_kept_on_resume(tmp_path):
 def test_killed_collection_process_resumes_without_loss(tmp_path):
     """SIGKILL a real `jepa-mpc collect` process mid-run, then --resume: every episode present and valid."""
     out = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "jepa_mpc.ros_nodes.cli", "collect", "--env", "jepa_mpc/PandaReach-v0",
+    cmd = [sys.executable, "-m", "jepa_mpc.apps.cli", "collect", "--env", "jepa_mpc/PandaReach-v0",
            "--episodes", "40", "--steps", "10", "--out", str(out), "--workers", "1", "--no-progress", "--seed", "1"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 120
@@ -171,7 +171,7 @@ def test_not_a_dataset_error(tmp_path):
 
 
 def test_cli_lists_subcommands():
-    out = subprocess.run([sys.executable, "-m", "jepa_mpc.ros_nodes.cli", "--help"], capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-m", "jepa_mpc.apps.cli", "--help"], capture_output=True, text=True)
     assert "collect" in out.stdout and "inspect-data" in out.stdout
 
 

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 import jepa_mpc.sim  # noqa: F401  (registers the env ids)
+from jepa_mpc.apps.reacher_mpc import ReacherMPC
 from jepa_mpc.sim.collect import episode_seed
-from jepa_mpc.sim.reacher_policies import REACHER_ENV_ID, ReacherMPC, action_violates, oracle_action
+from jepa_mpc.sim.reacher_policies import REACHER_ENV_ID, action_violates, oracle_action
 
 
 @pytest.fixture(scope="module")
@@ -70,10 +71,10 @@ def test_action_violation_check(action, bad):
 def test_mpc_feeds_the_trained_proprioception_and_commands_stay_in_the_box(env, tmp_path, monkeypatch):
     import torch
 
+    from jepa_mpc.apps.evaluate import EvalSettings
     from jepa_mpc.models.checkpoint import save_checkpoint
     from jepa_mpc.models.config import EncoderConfig, WorldModelConfig
     from jepa_mpc.models.world_model import WorldModel
-    from jepa_mpc.sim.evaluate import EvalSettings
 
     torch.manual_seed(0)
     model = WorldModel(WorldModelConfig(latent_dim=8, action_dim=2,
@@ -103,7 +104,7 @@ def test_mpc_feeds_the_trained_proprioception_and_commands_stay_in_the_box(env, 
 
 
 def test_eval_runs_the_reacher_baselines_with_zero_violations():
-    from jepa_mpc.sim.evaluate import EvalSettings, evaluate
+    from jepa_mpc.apps.evaluate import EvalSettings, evaluate
 
     oracle, _ = evaluate(EvalSettings(env_id=REACHER_ENV_ID, policy="oracle", max_steps=25), episodes=4)
     rand, _ = evaluate(EvalSettings(env_id=REACHER_ENV_ID, policy="random", max_steps=25), episodes=4)
@@ -115,8 +116,8 @@ def test_eval_runs_the_reacher_baselines_with_zero_violations():
 
 def test_the_shipped_reacher_checkpoint_reaches_image_goals():
     """The default Reacher model (models/checkpoints/dmc_reacher) with the eval's tuned settings closes the loop."""
-    from jepa_mpc.sim.eval_cli import planning_defaults
-    from jepa_mpc.sim.evaluate import EvalSettings, evaluate
+    from jepa_mpc.apps.eval_cli import planning_defaults
+    from jepa_mpc.apps.evaluate import EvalSettings, evaluate
 
     tuned = planning_defaults(REACHER_ENV_ID, "image")
     settings = EvalSettings(env_id=REACHER_ENV_ID, policy="mpc", num_samples=tuned.samples, horizon=tuned.horizon,

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 import jepa_mpc.sim  # noqa: F401
+from jepa_mpc.apps.evaluate import EvalSettings, run_episodes
 from jepa_mpc.planner.goal_costs import GoalEnergy
 from jepa_mpc.planner.protocols import WorldModelLike
-from jepa_mpc.sim.evaluate import EvalSettings, run_episodes
 from jepa_mpc.sim.simulator_model import SimulatorWorldModel
 
 NO_IMAGE = torch.zeros(1, 8, 8, 3, dtype=torch.uint8)

@@ -5,7 +5,7 @@ import dataclasses
 
 import pytest
 
-from jepa_mpc.sim.evaluate import EvalSettings, evaluate, run_episodes, wilson_interval
+from jepa_mpc.apps.evaluate import EvalSettings, evaluate, run_episodes, wilson_interval
 
 
 @pytest.mark.parametrize("k, n, lo, hi", [(0, 10, 0.0, 0.2775), (5, 10, 0.2366, 0.7634), (10, 10, 0.7225, 1.0),
@@ -117,8 +117,8 @@ def test_results_carry_the_envs_success_radius(env_id, tolerance):
 def test_eval_cli_defaults_to_the_tuned_planner_per_task_and_goal(tmp_path):
     import json
 
+    from jepa_mpc.apps.cli import main
     from jepa_mpc.models.shipped import SHIPPED_IMAGE_GOAL_PLANNING as TUNED
-    from jepa_mpc.ros_nodes.cli import main
 
     def settings(*flags):
         out = tmp_path / str(len(list(tmp_path.iterdir())))
@@ -176,7 +176,7 @@ def test_cube_push_needs_a_checkpoint_with_a_cube_probe(tmp_path):
 def test_push_executes_the_planned_gripper_and_reach_holds_it_open(tmp_path, monkeypatch, env_id):
     """Push runs the gripper command the safety filter returned (the planner plans it); Reach keeps it open."""
     from jepa_mpc.planner.mpc import RecedingHorizonMPC
-    from jepa_mpc.sim.arm_control import ArmControlConfig
+    from jepa_mpc.robots.arm_control import ArmControlConfig
     from jepa_mpc.sim.panda_env import PandaArmEnv
     from jepa_mpc.sim.panda_scene import GRIPPER_OPEN
 
@@ -211,11 +211,11 @@ def test_push_executes_the_planned_gripper_and_reach_holds_it_open(tmp_path, mon
                                            ({"push_response": {"ratio": 1.25}}, 0.8)])
 def test_the_push_gain_undoes_the_checkpoints_measured_push_response(tmp_path, metrics, gain):
     """The learned model's predicted pushes are scaled by 1 / the share it predicts (bounded); unmeasured: 1."""
+    from jepa_mpc.apps.evaluate import _Controller, measured_push_gain
     from jepa_mpc.models.checkpoint import save_checkpoint
     from jepa_mpc.models.world_model import WorldModel
     from jepa_mpc.planner.goal_costs import CubePush
     from jepa_mpc.planner.mpc import RecedingHorizonMPC
-    from jepa_mpc.sim.evaluate import _Controller, measured_push_gain
 
     path = tmp_path / "m"
     save_checkpoint(path, WorldModel.from_checkpoint(_cube_probe_checkpoint(tmp_path / "cube", True)),

@@ -3,9 +3,11 @@
 Episode i of an evaluation with seed S resets the env with `episode_seed(S, i)` (the goal distributions are in
 sim/tasks.py) and seeds the policy's own sampling with it too (results do not depend on the worker count), runs up
 to `max_steps` control steps, and counts as a success if the task's success flag holds at the last step;
-`reached_rate` counts episodes within tolerance at any step (what the demo stops on). Every executed command is what
-the safety filter returned; the end effector is also checked in the simulator itself against the workspace and
-keep-out guardrails (violations must be 0).
+`reached_rate` counts episodes within tolerance at any step (what the demo stops on). Every command an MPC policy
+executes is what the safety filter returned; after every step the simulator's own state is checked (`_violates`):
+the tool point against the workspace box, every check sphere (less its margin, a bound on its link's geometry)
+against the keep-out zones and the table. The MPC policies must have 0 violations (eval's exit status); the
+unfiltered baselines' counts are reported only (a random arm does hit the table).
 
 Policies:
 - mpc: the learned world model with the chosen optimiser, goal as an image (goal energy, or on Push the cube-push
@@ -13,7 +15,7 @@ Policies:
 - random: uniform random actions (lower bound).
 - oracle: scripted solve with privileged simulator state (DLS IK to the goal; scripted push for Push).
 - fk-mpc: the same MPC with a pose goal through the true kinematics instead of the learned latent (upper bound on
-  Reach; it needs no learned model).
+  Reach; it needs no learned model, so it runs on any arm: `robot` builds `jepa_mpc/ArmReach-v0` around it).
 - sim-mpc: the same MPC (CEM, costs, guardrails, safety filter) whose world model is the MuJoCo simulator itself
   (sim/simulator_model.py): the upper bound of planning with a perfect model (on Push with the same cube-push cost,
   reading the cube from the true state). Its state is read from the env
@@ -25,7 +27,7 @@ planner plans the 8th action entry; the pushes in the data close the gripper). O
 
 On `jepa_mpc/DMCReacher-v0` (sim/reacher_policies.py) mpc plans torques with the arm-less BoxActionMPC, the oracle
 is a PD controller to the target's IK configuration, and a violation is an executed action outside the action box
-or non-finite (the planar Reacher has no Cartesian guardrails); fk-mpc and sim-mpc are Panda-only.
+or non-finite (the planar Reacher has no Cartesian guardrails); sim-mpc is Panda-only.
 """
 from __future__ import annotations
 
@@ -36,11 +38,12 @@ import time
 
 import numpy as np
 
+from jepa_mpc.apps.reacher_mpc import ReacherMPC
 from jepa_mpc.models.shipped import SHIPPED_IMAGE_GOAL_PLANNING as TUNED
-from jepa_mpc.sim.arm_control import ARM_DOF, gripper_opening
+from jepa_mpc.robots.arm_control import gripper_opening
 from jepa_mpc.sim.collect import episode_seed
 from jepa_mpc.sim.exploration import PushPolicy
-from jepa_mpc.sim.reacher_policies import ReacherMPC, action_violates, is_reacher, oracle_action
+from jepa_mpc.sim.reacher_policies import action_violates, is_reacher, oracle_action
 
 log = logging.getLogger(__name__)
 POLICIES = ("mpc", "random", "oracle", "fk-mpc", "sim-mpc")
@@ -56,6 +59,9 @@ class EvalSettings:
     """What one evaluation run does (shared by every episode and worker)."""
 
     env_id: str = "jepa_mpc/PandaReach-v0"
+    robot: str = ""
+    """An arm (name, URDF or MJCF file) for `jepa_mpc/ArmReach-v0`, the reach cell built around any arm; '' keeps
+    the env's own arm."""
     policy: str = "mpc"
     goal: str = "image"
     """image: plan to the goal image's latent; pose: plan to the goal position through known FK."""
@@ -137,7 +143,7 @@ class _Controller:
             fixed = None if _executes_gripper(env) else GRIPPER_OPEN
             self.sim_model = SimulatorWorldModel(env, SimModelConfig(fixed_gripper_m=fixed))
         if s.policy in MPC_POLICIES and self.reacher is None:
-            self.mpc = self._build_mpc(s, self.sim_model)
+            self.mpc = self._build_mpc(s, self.sim_model, env)
         # A checkpoint whose encoder also reads joint positions gets them for the observation and the goal.
         self._proprio = bool(s.policy == "mpc" and getattr(getattr(self.mpc, "world_model", None), "cfg", None)
                              and self.mpc.world_model.cfg.encoder.proprio_dim > 0)
@@ -146,9 +152,14 @@ class _Controller:
                              f"{self.mpc.world_model.cfg.encoder.proprio_key}")
 
     @staticmethod
-    def _build_mpc(s: EvalSettings, sim_model=None):
-        from jepa_mpc.planner.config import CEMConfig, CostConfig, MPCConfig
+    def _build_mpc(s: EvalSettings, sim_model=None, env=None):
+        from jepa_mpc.planner.config import CEMConfig, CostConfig, GuardrailConfig, MPCConfig, guardrails_for
         from jepa_mpc.planner.mpc import RecedingHorizonMPC
+
+        robot = getattr(env, "robot", None)  # the any-arm cell's Robot; the Panda envs use the embedded Panda
+        if robot is not None and s.policy != "fk-mpc":
+            raise ValueError(f"{s.policy} needs a world model of this arm; on {robot.name} only fk-mpc, random and "
+                             "oracle run (the learned MPC is trained for the Panda)")
 
         sim = s.policy == "sim-mpc"
         samples = s.sim_num_samples if sim else s.num_samples
@@ -165,7 +176,7 @@ class _Controller:
         elif s.policy == "fk-mpc":
             from jepa_mpc.planner.kinematic_model import NullWorldModel
 
-            world_model = NullWorldModel()
+            world_model = NullWorldModel(env.action_space.shape[0] if env is not None else 8)
         else:
             from jepa_mpc.models.shipped import resolve_checkpoint
             from jepa_mpc.models.world_model import WorldModel
@@ -177,7 +188,9 @@ class _Controller:
         costs = CostConfig(terms=(goal_term, "action_magnitude", "action_rate"), goal_mode=s.goal_mode,
                            action_magnitude_weight=s.action_weight, push_gain=gain)
         cube_probe = _cube_probe(world_model) if goal_term == "cube_push" else None
-        return RecedingHorizonMPC.build(world_model, cfg, costs, cube_probe=cube_probe)
+        guardrails = guardrails_for(robot) if robot is not None else GuardrailConfig()
+        return RecedingHorizonMPC.build(world_model, cfg, costs, guardrails, cube_probe=cube_probe,
+                                        robot=robot if robot is not None else "panda")
 
     def reset(self, env, info, seed: int) -> None:
         """Start an episode. `seed` (the episode's own) reseeds the random policy and the planner's sampling, so an
@@ -201,7 +214,7 @@ class _Controller:
                 self.mpc.set_goal_image(info["goal_image"])
 
     def act(self, env, obs, t: int):
-        """(joint targets [7] or None to use `action`, action [A] or None, plan_ms, intervened)."""
+        """(joint targets [J] or None to use `action`, action [A] or None, plan_ms, intervened)."""
         if self.s.policy == "random":
             return None, self.rng.uniform(-1, 1, env.action_space.shape[0]), 0.0, False
         if self.s.policy == "oracle":
@@ -264,14 +277,26 @@ def _cube_probe(world_model):
     return functools.partial(world_model.probe, "cube_pos")
 
 
-def _violates(env, guardrails) -> bool:
-    """Independent check in the simulator: the measured end effector outside the workspace or inside a keep-out
-    zone (geometry from the campaign's independent checker, not from the safety filter under test)."""
+def _violates(env, guardrails, robot) -> bool:
+    """Independent check in the simulator, on the measured arm: the tool point outside the workspace box, or any
+    collision geometry inside a keep-out zone or below the table top. Each check sphere less its margin bounds its
+    geometry (robots/spheres.py), and its position comes from the simulator's own state; the zone geometry is the
+    campaign's independent checker's, not the safety filter's under test."""
+    import mujoco
+
     from jepa_mpc.planner.guardrail_checker import zone_sdf
 
     ee = env.ee_pos
     if np.any(ee < np.asarray(guardrails.workspace_lo)) or np.any(ee > np.asarray(guardrails.workspace_hi)):
         return True
+    margin = robot.cfg.sphere_margin_m
+    for p in robot.spheres:
+        body = mujoco.mj_name2id(env.model, mujoco.mjtObj.mjOBJ_BODY, p.frame)
+        centre = env.data.xpos[body] + env.data.xmat[body].reshape(3, 3) @ np.asarray(p.offset)
+        if any(zone_sdf(zone, centre) < p.radius - margin for zone in guardrails.keep_out):
+            return True
+        if p.table_check and centre[2] < guardrails.table_z_m + p.radius - margin:
+            return True
     return any(zone_sdf(zone, ee) < 0 for zone in guardrails.keep_out)
 
 
@@ -280,14 +305,19 @@ def run_episodes(settings: EvalSettings, indices: list[int]) -> list[EpisodeResu
     import gymnasium
 
     import jepa_mpc.sim  # noqa: F401
-    from jepa_mpc.planner.config import GuardrailConfig
+    from jepa_mpc.planner.config import GuardrailConfig, guardrails_for
+    from jepa_mpc.robots import load_robot
 
-    env = gymnasium.make(settings.env_id).unwrapped
+    env = gymnasium.make(settings.env_id, **({"robot": settings.robot} if settings.robot else {})).unwrapped
     results = []
     try:  # the env is closed even when the controller cannot be built (a bad checkpoint, say)
         controller = _Controller(settings, env)
-        guardrails = controller.mpc.safety.cfg.guardrails if controller.mpc is not None else GuardrailConfig()
         reacher = is_reacher(settings.env_id)
+        robot = None if reacher else getattr(env, "robot", None) or load_robot("panda")
+        if controller.mpc is not None:
+            guardrails = controller.mpc.safety.cfg.guardrails
+        else:
+            guardrails = guardrails_for(robot) if getattr(env, "robot", None) is not None else GuardrailConfig()
         for i in indices:
             seed = episode_seed(settings.seed, i)
             obs, info = env.reset(seed=seed)
@@ -298,7 +328,8 @@ def run_episodes(settings: EvalSettings, indices: list[int]) -> list[EpisodeResu
             for t in range(settings.max_steps):
                 target, action, ms, intervened = controller.act(env, obs, t)
                 if target is not None:
-                    finger_m = gripper_opening(np.r_[np.zeros(ARM_DOF), controller.gripper], env.control)
+                    dof = len(target)
+                    finger_m = gripper_opening(np.r_[np.zeros(dof), controller.gripper], env.control, dof)
                     obs, _, _, _, info = env.step_to_targets(target, finger_m)
                 else:
                     obs, _, _, _, info = env.step(np.asarray(action, dtype=np.float32))
@@ -306,7 +337,7 @@ def run_episodes(settings: EvalSettings, indices: list[int]) -> list[EpisodeResu
                 plan_ms.append(ms)
                 interventions += intervened
                 violations += (action_violates(action, env.action_space.low, env.action_space.high) if reacher
-                               else _violates(env, guardrails))
+                               else _violates(env, guardrails, robot))
                 if info["success"] and first is None:
                     first = t + 1
                 if frames is not None:

@@ -1,8 +1,9 @@
-"""Action semantics of the simulated Panda: bounded joint-position deltas at a fixed control period.
+"""Action semantics of a position-controlled arm: bounded joint-position deltas at a fixed control period.
 
-One action is 8 numbers in [-1, 1]: the first 7 scale to joint-target steps of at most `max_joint_step_rad`
-per control period; the 8th sets the gripper opening (-1 closed, +1 open). The planner's guardrails integrate
-actions with the same functions, so the trajectory they check is exactly the one the arm is commanded to follow.
+An action for an arm with J joints is J numbers in [-1, 1], each scaled to a joint-target step of at most
+`max_joint_step_rad` per control period, optionally followed by one gripper entry (-1 closed, +1 open; the
+embedded Panda's actions are 7 + 1). The planner's guardrails, the safety filter and the simulators integrate
+actions with these functions, so the trajectory they check is exactly the one the arm is commanded to follow.
 """
 from __future__ import annotations
 
@@ -10,9 +11,6 @@ import dataclasses
 import math
 
 import numpy as np
-
-ARM_DOF = 7
-ACTION_DIM = ARM_DOF + 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,26 +51,27 @@ class ArmControlConfig:
 
 def next_joint_targets(targets: np.ndarray, action: np.ndarray, lower: np.ndarray, upper: np.ndarray,
                        cfg: ArmControlConfig) -> np.ndarray:
-    """Joint-position targets after one action: clip(targets + action[:7] * step, lower, upper).
+    """Joint-position targets [J] after one action: clip(targets + action[:J] * step, lower, upper).
 
     `action` is clipped to [-1, 1] first; non-finite entries count as 0 (no motion).
     """
-    step = np.nan_to_num(np.clip(np.asarray(action, dtype=np.float64)[:ARM_DOF], -1.0, 1.0), nan=0.0)
+    dof = len(lower)
+    step = np.nan_to_num(np.clip(np.asarray(action, dtype=np.float64)[:dof], -1.0, 1.0), nan=0.0)
     return np.clip(targets + step * cfg.max_joint_step_rad, lower, upper)
 
 
 def integrate_targets(start: np.ndarray, actions: np.ndarray, lower: np.ndarray, upper: np.ndarray,
                       cfg: ArmControlConfig) -> np.ndarray:
-    """Joint targets [T, 7] the arm is commanded through by actions [T, A] from `start` [7] (next_joint_targets)."""
+    """Joint targets [T, J] the arm is commanded through by actions [T, A] from `start` [J] (next_joint_targets)."""
     targets, q = [], np.asarray(start, dtype=np.float64)
     for action in np.atleast_2d(actions):
         q = next_joint_targets(q, action, lower, upper, cfg)
         targets.append(q)
-    return np.array(targets).reshape(-1, ARM_DOF)
+    return np.array(targets).reshape(-1, len(lower))
 
 
-def gripper_opening(action: np.ndarray, cfg: ArmControlConfig) -> float:
-    """Per-finger opening in metres for action[7] in [-1, 1] (non-finite means keep open)."""
-    g = float(np.asarray(action, dtype=np.float64)[ARM_DOF])
+def gripper_opening(action: np.ndarray, cfg: ArmControlConfig, dof: int) -> float:
+    """Per-finger opening in metres for the gripper entry action[dof] in [-1, 1] (non-finite means keep open)."""
+    g = float(np.asarray(action, dtype=np.float64)[dof])
     g = 1.0 if not math.isfinite(g) else min(max(g, -1.0), 1.0)
     return 0.5 * (g + 1.0) * cfg.gripper_max_m

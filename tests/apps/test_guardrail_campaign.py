@@ -1,8 +1,9 @@
 """The guardrail campaign (`jepa-mpc guardrail-test`): it passes on the shipped parameters, it is
 reproducible, and it fails loudly, with a shrunk counterexample, when the filter or the planner's
-guardrails are broken (so its checker can fail). The parameter-file loader reads the launch/ YAML
-files as the nodes do. The slow test is the CI campaign: 10k fixed-seed cases through the CLI entry
-point.
+guardrails are broken (so its checker can fail). It runs on any arm: on robosuite's UR5e and pybullet's xArm6
+(no checkpoint: a kinematic world model) it finds nothing, and a filter broken on purpose is caught there too.
+The parameter-file loader reads the launch/ YAML files as the nodes do. The slow test is the CI campaign: 10k
+fixed-seed cases through the CLI entry point.
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ import time
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jepa_mpc.planner import registry
-from jepa_mpc.planner.config import GuardrailConfig, SafetyConfig, SpeedZone, SphereZone
-from jepa_mpc.planner.guardrail_campaign import (
+from jepa_mpc.apps.cli import SUBCOMMANDS, main
+from jepa_mpc.apps.guardrail_campaign import (
     CATEGORIES,
     CampaignParams,
     CampaignSetup,
@@ -28,17 +29,42 @@ from jepa_mpc.planner.guardrail_campaign import (
     run_campaign,
     split_budget,
 )
-from jepa_mpc.planner.guardrail_checker import GroundTruth
+from jepa_mpc.models.shipped import SHIPPED_CHECKPOINT
+from jepa_mpc.planner import registry
+from jepa_mpc.planner.config import GuardrailConfig, SafetyConfig, SpeedZone, SphereZone
+from jepa_mpc.planner.guardrail_checker import GroundTruth, zone_sdf
+from jepa_mpc.planner.kinematic_model import NullWorldModel
 from jepa_mpc.planner.safety import SafetyCommand, SafetyFilter, SafetyReason, SafetyReport
-from jepa_mpc.ros_nodes.cli import SUBCOMMANDS, main
+from jepa_mpc.robots import load_robot
 
 LAUNCH = pathlib.Path(__file__).resolve().parents[2] / "launch"
+OTHER_ARMS = ("robosuite:ur5e", "pybullet_data:xarm/xarm6_robot.urdf")
+"""Third-party descriptions (an MJCF, a URDF with package:// meshes) of arms the shipped checkpoint never saw."""
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """The test machine is 2 shared cores; one intra-op thread avoids OpenMP contention."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
 def setup() -> CampaignSetup:
     """The planner's default configuration with the shipped checkpoint (no ROS needed)."""
     return CampaignSetup.build(CampaignParams.defaults())
+
+
+_ARM_SETUPS: dict[str, CampaignSetup] = {}
+
+
+def arm_setup(name: str) -> CampaignSetup:
+    """The planner's defaults for another arm (no --params): a kinematic world model, no checkpoint. Built once."""
+    if name not in _ARM_SETUPS:
+        _ARM_SETUPS[name] = CampaignSetup.build(CampaignParams.defaults(name))
+    return _ARM_SETUPS[name]
 
 
 def _passthrough(self, proposed, q_measured, stamp_s, now_s, **kwargs):
@@ -151,8 +177,8 @@ def test_subtly_broken_filters_are_caught(setup, monkeypatch, mutant, kinds):
 def test_a_filter_that_ignores_stale_stamps_is_caught(setup, monkeypatch):
     original = SafetyFilter.__init__
 
-    def trusting(self, cfg=SafetyConfig(), model=None):
-        original(self, dataclasses.replace(cfg, max_obs_age_s=1e12), model)
+    def trusting(self, cfg=SafetyConfig(), robot=None):
+        original(self, dataclasses.replace(cfg, max_obs_age_s=1e12), robot)
 
     monkeypatch.setattr(SafetyFilter, "__init__", trusting)
     result = run_campaign(setup, 300, seed=0, progress=False, shrink=False, categories=["filter.inputs"])
@@ -167,12 +193,122 @@ def test_planner_without_guardrails_is_caught_by_the_plan_check(setup, monkeypat
     assert any(" plan: " in v for v in goals.counterexample_violations), goals.counterexample_violations
 
 
+# ----------------------------------------------------------------------------------------- any arm
+
+
+@pytest.mark.parametrize("name", OTHER_ARMS)
+def test_defaults_for_another_arm_come_from_the_robot(name):
+    """No --params: the description's limits, a workspace box from the reach that holds the home tool point, and
+    no Panda checkpoint (a kinematic world model whose actions are the arm's joint steps)."""
+    s = arm_setup(name)
+    robot, g = s.robot, s.base_guardrails
+    assert robot.dof == 6 and s.truth.dof == 6
+    assert g.joint_lower is None and g.max_joint_vel_rad_s is None  # the robot's own limits
+    tool = robot.tool_position(robot.home)
+    assert np.all(tool > np.asarray(g.workspace_lo)) and np.all(tool < np.asarray(g.workspace_hi))
+    r = robot.reach_m
+    assert np.asarray(g.workspace_hi)[0] - np.asarray(g.workspace_lo)[0] == pytest.approx(1.4 * r, rel=0.05)
+    assert isinstance(s.world_model, NullWorldModel) and s.world_model_label == "kinematic"
+    assert s.action_dim == robot.dof and s.proprio_dim == 0
+    assert "NullWorldModel" in s.checkpoint_name
+
+
+def test_the_panda_checkpoint_is_refused_for_another_arm():
+    with pytest.raises(ValueError, match="takes 8 actions"):
+        CampaignSetup.build(arm_setup(OTHER_ARMS[0]).params, checkpoint=str(SHIPPED_CHECKPOINT))
+
+
+@pytest.mark.parametrize("name", OTHER_ARMS)
+def test_campaign_finds_no_violation_on_another_arm(name):
+    result = run_campaign(arm_setup(name), 300, seed=0, progress=False, mpc_fraction=0.06)
+    assert result.cases == 300 and result.violations == 0, [
+        (c.name, c.counterexample_violations) for c in result.categories.values()
+    ]
+    assert result.errors == 0, [c.first_error for c in result.categories.values() if c.errors]
+    cats = result.categories
+    assert all(cats[n].cases >= 1 for n in CATEGORIES)
+    seen = sum((c.interventions for c in cats.values()), start=type(cats["mpc.goals"].interventions)())
+    for kind in ("clamped_step", "clamped_joint_limit", "keep_out", "workspace_exit", "table", "hold",
+                 "stale_state", "bad_command_shape", "plan ok", "plan invalid_input"):
+        assert seen[kind] > 0, kind
+    assert result.to_json()["robot"] == name
+
+
+def _sphere_blind(self, pts, prev):
+    """A broken filter: keep-out zones are checked at the tool point only, not at the check spheres."""
+    reasons = [r for r in _ORIGINAL_VIOLATIONS(self, pts, prev) if r is not SafetyReason.KEEP_OUT]
+    ee, r_ee = pts[self._ee], self._radii[self._ee]
+    if any(zone_sdf(z, ee) < r_ee for z in self.cfg.guardrails.keep_out):
+        reasons.append(SafetyReason.KEEP_OUT)
+    return reasons
+
+
+def _table_blind(self, pts, prev):
+    """A broken filter: it forgets the table."""
+    return [r for r in _ORIGINAL_VIOLATIONS(self, pts, prev) if r is not SafetyReason.TABLE]
+
+
+_ORIGINAL_VIOLATIONS = SafetyFilter.violations
+
+
+def _high_table(s: CampaignSetup, gap_m: float = 0.03) -> CampaignSetup:
+    """The same cell with the table raised to `gap_m` below the arm's lowest table-checked sphere at home (with the
+    margin): a table the arm works close to. In the default cell a small arm rarely gets near the table, so a
+    few hundred cases would seldom meet a table-blind filter there."""
+    robot, g = s.robot, s.base_guardrails
+    pts = s.truth.points(g, robot.home)
+    checked = np.array([p.table_check for p in robot.check_points])
+    radii = np.array([p.radius for p in robot.check_points])
+    z = float(np.min(pts[checked, 2] - radii[checked])) - g.table_margin_m - gap_m
+    high = dataclasses.replace(g, table_z_m=z)
+    params = dataclasses.replace(s.params, safety=dataclasses.replace(s.params.safety, guardrails=high),
+                                 planner_guardrails=high)
+    return CampaignSetup.build(params)
+
+
+@pytest.mark.parametrize(("mutant", "kind"), [(_sphere_blind, "keep_out"), (_table_blind, "table")],
+                         ids=["sphere_blind_keep_out", "table_blind"])
+@pytest.mark.parametrize("name", OTHER_ARMS)
+def test_broken_filters_are_caught_on_another_arm(monkeypatch, name, mutant, kind):
+    s = arm_setup(name) if kind == "keep_out" else _high_table(arm_setup(name))
+    monkeypatch.setattr(SafetyFilter, "violations", mutant)
+    result = run_campaign(s, 300, seed=0, progress=False, shrink=False,
+                          categories=["filter.targets", "filter.closed_loop"])
+    found = {k for c in result.categories.values() for k in c.violation_kinds}
+    assert result.violations > 0 and found == {kind}, found
+    if kind == "keep_out":  # caught at a link's check sphere, not at the tool point
+        first = next(c for c in result.categories.values() if c.violating_cases).counterexample_violations
+        assert any("keep_out" in v and not v.split(": ")[-1].startswith("ee ") for v in first), first
+
+
+def test_cli_runs_another_arm_from_its_file_without_params(tmp_path, capsys):
+    """`--robot FILE` alone: the robot's defaults, exit 0, the robot in the report and the JSON."""
+    path = load_robot(OTHER_ARMS[1]).description.source
+    out = tmp_path / "report.json"
+    code = main(["guardrail-test", "--robot", path, "--cases", "40", "--no-progress", "--json", str(out)])
+    text = capsys.readouterr().out
+    assert code == 0, text[-3000:]
+    assert f"robot: {path} (6 joints" in text and "PASS: 0 violation(s) in 40 cases" in text
+    report = json.loads(out.read_text())
+    assert report["robot"] == path and report["passed"] and "NullWorldModel" in report["checkpoint"]
+
+
+def test_cli_needs_params_or_robot(capsys):
+    assert main(["guardrail-test", "--cases", "10", "--no-progress"]) == 2
+    assert "--robot" in capsys.readouterr().err
+
+
 # ------------------------------------------------------------------------------------- the checker
 
 
 @pytest.fixture(scope="module")
-def truth(mj_model) -> GroundTruth:
-    return GroundTruth(mj_model)
+def truth(setup) -> GroundTruth:
+    return setup.truth
+
+
+@pytest.fixture(scope="module")
+def home_q(setup) -> np.ndarray:
+    return setup.robot.home.copy()
 
 
 def _check(truth, cfg, q, targets, *, hold=False, stamp=0.0, now=0.0, q_reference=None):
@@ -186,7 +322,7 @@ def _check(truth, cfg, q, targets, *, hold=False, stamp=0.0, now=0.0, q_referenc
                 now_s=now,
                 q_reference=q_reference,
                 qd_reference=None,
-                joint_targets=np.atleast_2d(np.asarray(targets, dtype=np.float64)).reshape(-1, 7),
+                joint_targets=np.atleast_2d(np.asarray(targets, dtype=np.float64)).reshape(-1, truth.dof),
                 gripper=None,
                 hold=hold,
             )
@@ -197,7 +333,7 @@ def _check(truth, cfg, q, targets, *, hold=False, stamp=0.0, now=0.0, q_referenc
 
 def test_checker_passes_the_real_filter_output(truth, home_q):
     cfg = SafetyConfig()
-    command, report = SafetyFilter(cfg, truth.model).filter(home_q + 0.3, home_q, 0.0, 0.0)
+    command, report = SafetyFilter(cfg, truth.robot).filter(home_q + 0.3, home_q, 0.0, 0.0)
     assert not report.hold
     assert _check(truth, cfg, home_q, command.joint_targets) == []
 
@@ -235,7 +371,7 @@ def test_checker_accepts_either_side_of_a_zone_surface(truth, home_q):
     cfg = SafetyConfig(guardrails=GuardrailConfig(speed_zones=(zone,)))
     target = home_q.copy()
     target[4] = 1.0
-    command, report = SafetyFilter(cfg, truth.model).filter(target, home_q, 0.0, 0.0)
+    command, report = SafetyFilter(cfg, truth.robot).filter(target, home_q, 0.0, 0.0)
     assert not report.hold
     assert _check(truth, cfg, home_q, command.joint_targets) == []
     inside = SpeedZone(SphereZone(zone.zone.center, 0.031), 0.0)  # clearly inside: the speed limit applies
@@ -285,7 +421,7 @@ def test_node_parameters_merges_wildcard_and_node_blocks_in_file_order():
 @pytest.mark.ros
 def test_loads_the_sim_and_real_parameter_files():
     pytest.importorskip("rclpy")
-    from jepa_mpc.planner.guardrail_campaign import load_params
+    from jepa_mpc.apps.guardrail_campaign import load_params
     from jepa_mpc.ros_nodes.params import build
     from jepa_mpc.ros_nodes.safety_filter_node import SafetyFilterNodeConfig
 
@@ -315,7 +451,7 @@ def test_loads_the_sim_and_real_parameter_files():
 @pytest.mark.ros
 def test_loader_warns_about_typos_and_rejects_bad_values(tmp_path):
     pytest.importorskip("rclpy")
-    from jepa_mpc.planner.guardrail_campaign import load_params
+    from jepa_mpc.apps.guardrail_campaign import load_params
 
     typo = tmp_path / "typo.yaml"
     typo.write_text(
@@ -332,13 +468,32 @@ def test_loader_warns_about_typos_and_rejects_bad_values(tmp_path):
         load_params(bad)
 
 
+@pytest.mark.ros
+def test_loader_takes_the_robot_from_robot_description(tmp_path):
+    """The nodes' robot_description parameter (safety_filter's, else mpc's) names the arm; --robot overrides it."""
+    pytest.importorskip("rclpy")
+    from jepa_mpc.apps.guardrail_campaign import load_params
+
+    cell = tmp_path / "cell.yaml"
+    cell.write_text(f"safety_filter:\n  ros__parameters:\n    robot_description: {OTHER_ARMS[0]}\n"
+                    "mpc:\n  ros__parameters:\n    horizon: 5\n")
+    params = load_params(cell)
+    assert load_robot(params.robot).name == OTHER_ARMS[0]
+    assert not any("robot_description" in w for w in params.warnings), params.warnings
+    assert CampaignSetup.build(params).world_model_label == "kinematic"
+    panda = load_params(cell, robot="panda")
+    assert load_robot(panda.robot).name == "panda"
+    assert any("overridden" in w for w in panda.warnings)
+    assert load_robot(load_params(LAUNCH / "sim_arm.yaml").robot).name == "panda"  # none in the file: the Panda
+
+
 # ----------------------------------------------------------------------------------------------- CLI
 
 
 @pytest.mark.ros
 def test_cli_exits_nonzero_and_prints_a_counterexample_with_a_broken_filter(monkeypatch, tmp_path, capsys):
     pytest.importorskip("rclpy")
-    assert SUBCOMMANDS["guardrail-test"][0] == "jepa_mpc.planner.guardrail_campaign"
+    assert SUBCOMMANDS["guardrail-test"][0] == "jepa_mpc.apps.guardrail_campaign.cli"
     monkeypatch.setattr(SafetyFilter, "filter", _passthrough)
     out = tmp_path / "report.json"
     code = main(

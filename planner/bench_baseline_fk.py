@@ -1,7 +1,9 @@
-"""Batched, differentiable arm forward kinematics in torch, read from the MjModel the simulator uses.
+"""BASELINE FOR planner/bench.py ONLY: the pre-Robot, Panda-specific forward kinematics, kept for the comparison.
 
-Body offsets (body_pos, body_quat) and hinge axes/anchors of the kinematic chain come from the MjModel,
-so the planner's guardrails and mujoco's mj_kinematics agree (tests check this to < 1e-5 m).
+This is planner/kinematics.py as it was before the any-arm change (a serial-chain torch FK for the Panda, with
+the Panda's 5 hand-placed check points), copied verbatim apart from its imports, so `jepa-mpc bench-planner --fk`
+can time the generic robots.kinematics.ArmKinematics against the code it replaced. Nothing else may import this
+module; the planner uses robots/kinematics.py.
 """
 
 from __future__ import annotations
@@ -13,8 +15,33 @@ import mujoco
 import numpy as np
 import torch
 
-from jepa_mpc.planner.config import CheckPoint
-from jepa_mpc.sim.panda_scene import ARM_JOINTS
+from jepa_mpc.planner.types import PlanContext, Rollout
+from jepa_mpc.robots.check_points import CheckPoint
+from jepa_mpc.robots.panda import ARM_JOINTS
+
+# The pre-Robot GuardrailConfig.check_points default: EE site, hand centre, wrist (link7 origin), forearm midpoint
+# (half of link5's offset in link4), elbow.
+PANDA_HAND_PLACED_POINTS = (
+    CheckPoint("ee", "end_effector", (0.0, 0.0, 0.0), 0.0),
+    CheckPoint("hand", "panda0_link7", (0.0, 0.0, 0.107), 0.06),
+    CheckPoint("wrist", "panda0_link7", (0.0, 0.0, 0.0), 0.06),
+    CheckPoint("forearm", "panda0_link4", (-0.04125, 0.192, 0.0), 0.06),
+    CheckPoint("elbow", "panda0_link4", (0.0, 0.0, 0.0), 0.07),
+)
+
+
+class PrePandaTableClearance:
+    """The pre-Robot table guardrail: every check point (no table mask) stays above the table top."""
+
+    name = "table"
+
+    def __init__(self, table_z: float, margin: float, radii: torch.Tensor, slack: float) -> None:
+        self.min_z = table_z + margin + radii + slack  # [P]
+
+    def __call__(self, rollout: Rollout, ctx: PlanContext) -> tuple[torch.Tensor, torch.Tensor]:
+        z = rollout.points[:, 1:, :, 2]  # [K, H, P]
+        amount = torch.relu(self.min_z - z).sum(dim=(1, 2))
+        return amount <= 0, amount
 
 
 def _quat_to_mat(quat: np.ndarray) -> np.ndarray:
@@ -43,7 +70,7 @@ class _Link:
     rot_k_t: torch.Tensor  # [9, 3] [rot | rot @ K | rot @ K^2] transposed blockwise, one GEMM per hinge
 
 
-class ArmKinematics:
+class PrePandaKinematics:
     """World positions of named points on the arm for batches of joint vectors.
 
     `forward(q [..., J]) -> [..., P, 3]` with P = len(points), in the order given. Differentiable in q.

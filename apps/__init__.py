@@ -1,0 +1,1 @@
+"""Applications on top of the stack: the CLI commands that evaluate, benchmark, demo and attack it (top layer)."""

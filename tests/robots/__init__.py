@@ -1,0 +1,1 @@
+"""Tests of robots/: arms from their descriptions (URDF or MJCF)."""
