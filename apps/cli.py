@@ -24,6 +24,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("jepa_mpc.ros_nodes.bench_report", "planner, encoder, training and ROS-loop speed in one report"),
     "guardrail-test": ("jepa_mpc.apps.guardrail_campaign.cli",
                        "property-based guardrail campaign on your robot and params; exit 1 on any violation"),
+    "param-docs": ("jepa_mpc.apps.param_docs", "print (or --write) docs/parameters.md from the node configs"),
     "record": ("jepa_mpc.ros_nodes.recorder", "record the graph's topics to a rosbag2 MCAP file (Ctrl-C finalizes it)"),
     "replay": ("jepa_mpc.ros_nodes.replay", "publish a recorded MCAP bag with its original timing"),
 }

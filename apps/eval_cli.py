@@ -76,14 +76,15 @@ class PlanningDefaults:
 
 
 def planning_defaults(env_id: str, goal: str) -> PlanningDefaults:
-    """The settings tuned per task and goal kind (README, "Evaluation"): Panda image goals use the shipped model's
+    """The settings tuned per task and goal kind (docs/experiments.md): Panda image goals use the shipped model's
     (models/shipped.py, also the mpc node's), Push image goals the cube-push cost, pose goals the mpc node's
     pose-goal costs, the Reacher its own."""
     if is_reacher(env_id):
         return PlanningDefaults(samples=300, iterations=5, goal_mode="both", action_weight=0.05)
     if goal == "pose":
         return PlanningDefaults(goal_mode="terminal", action_weight=0.01)
-    if TASK_OF_ENV.get(env_id) == "push":  # the goal energy is flat until contact: the cube-push cost (README, "Push");
+    if TASK_OF_ENV.get(env_id) == "push":
+        # The goal energy is flat until contact: the cube-push cost (docs/experiments.md, "Push");
         # `both` (end + mean) rather than `closest`: the minimum over the plan rewarded pushing through the goal.
         # Action weight 0.01: at 0.05 the effort of a push outweighed its (model-predicted) gain more often.
         return PlanningDefaults(image_cost="cube_push", goal_mode="both", action_weight=0.01)

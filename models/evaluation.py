@@ -134,7 +134,7 @@ def push_response(model: WorldModel, dataset: WindowDataset, min_motion_m: float
     the cube with the model's cube_pos probe. Per step h, ratio_h = sum(predicted displacement along the true one)
     / sum(true displacement), displacements from the probe's reading of the first frame (as the cube-push cost
     reads them). 1 = the whole push, 0 = the cube never moves. None without a cube_pos probe, recorded cube
-    positions or moving windows. The planner scales predicted pushes by 1 / `ratio` (README, "Push")."""
+    positions or moving windows. The planner scales predicted pushes by 1 / `ratio` (docs/experiments.md, "Push")."""
     if "cube_pos" not in model.probes or "cube_pos" not in dataset.obs_keys:
         return None
     k, cubes = dataset.k, [ep["cube_pos"][:, :2] for ep in dataset.episodes]

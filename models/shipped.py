@@ -1,6 +1,6 @@
 """The checkpoint that ships in the repository, so the demo works offline on first run.
 
-It was produced by our own commands (see the README, "Shipped checkpoint"): `jepa-mpc collect` on
+It was produced by our own commands (docs/reference.md, "World model"): `jepa-mpc collect` on
 PandaReach-v0, then `jepa-mpc train`. An empty checkpoint setting anywhere in the stack means this one.
 """
 from __future__ import annotations
@@ -10,12 +10,12 @@ import pathlib
 
 SHIPPED_CHECKPOINT = pathlib.Path(__file__).resolve().parent / "checkpoints" / "panda_reach"
 SHIPPED_REACHER_CHECKPOINT = SHIPPED_CHECKPOINT.with_name("dmc_reacher")
-"""The dm_control Reacher model (image + joint velocities, 12000 steps; README, "dm_control Reacher")."""
+"""The dm_control Reacher model (image + joint velocities, 12000 steps; docs/experiments.md, "dm_control Reacher")."""
 
 
 @dataclasses.dataclass(frozen=True)
 class ImageGoalPlanning:
-    """Image-goal planner settings tuned with the shipped checkpoint by `jepa-mpc eval` (README, "Evaluation");
+    """Image-goal planner settings tuned with the shipped checkpoint by `jepa-mpc eval` (docs/experiments.md);
     the mpc node and `jepa-mpc eval` default to them."""
 
     horizon: int = 20

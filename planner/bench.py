@@ -209,13 +209,9 @@ def bench_problem() -> tuple[CostConfig, GuardrailConfig]:
 
 
 def encode_latency(
-    model: WorldModelLike, device: torch.device, image_size: int, reps: int, mj_model=None,
-    robot: Robot | str = "panda",
+    model: WorldModelLike, device: torch.device, image_size: int, reps: int, robot: Robot | str = "panda",
 ) -> tuple[dict[str, float], torch.Tensor]:
-    """Latency of the planner's encode path for one blank frame (p50/p99/mean ms), and that frame's latent z0.
-
-    `mj_model` is ignored (the planner takes a Robot now); it stays until ros_nodes/bench_report.py stops
-    passing it."""
+    """Latency of the planner's encode path for one blank frame (p50/p99/mean ms), and that frame's latent z0."""
     costs, guardrails = bench_problem()
     probe = RecedingHorizonMPC.build(model, MPCConfig(device=str(device)), costs, guardrails, robot=robot)
     image = np.zeros((image_size, image_size, 3), dtype=np.uint8)
@@ -237,14 +233,13 @@ def plan_latency(
     *,
     refine_steps: int = 5,
     compile: bool = False,
-    mj_model=None,
     robot: Robot | str = "panda",
 ) -> dict:
     """p50/p99/mean ms of one full plan (warm-started, as in closed loop) and the most frequent plan status.
 
     For `gradient`, `samples` is ignored (the GradientConfig's candidate count is used) and `iterations` are Adam
-    steps; for `hybrid`, `refine_steps` Adam steps follow the CEM iterations. `mj_model` is ignored (see
-    encode_latency); the arm is `robot`, planning from its home pose.
+    steps; for `hybrid`, `refine_steps` Adam steps follow the CEM iterations. The arm is `robot`, planning from
+    its home pose.
     """
     robot = load_robot(robot)
     costs, guardrails = bench_problem()

@@ -279,7 +279,7 @@ class CostConfig:
     cube_push_weight: float = 1.0
     push_approach: float = 1.0
     """cube_push: weight of the end effector's distance to the pushing spot, relative to the cube's to its goal
-    (1.0: 16 of 20 Push goals, 0.5: 14, with the learned model; README, "Push")."""
+    (1.0: 16 of 20 Push goals, 0.5: 14, with the learned model; docs/experiments.md, "Push")."""
     push_behind_m: float = 0.07
     """cube_push: how far behind the cube (away from its goal) the end effector pushes from."""
     push_gain: float = 1.0
@@ -291,7 +291,7 @@ class CostConfig:
     push_settle_m: float = 0.04
     """cube_push: within this distance of its goal (inside the 5 cm success radius) the pull to the pushing spot
     fades linearly into one to keep the hand still (0: never). Near the goal the push line's direction is probe
-    noise; a hand that chases it, or pushes on, knocks the delivered cube away (README, "Push")."""
+    noise; a hand that chases it, or pushes on, knocks the delivered cube away (docs/experiments.md, "Push")."""
     push_contact_m: float = 0.06
     """cube_push: predicted cube motion counts only once the planned hand comes within this distance (table
     plane) of the cube, low enough to touch it (0: always). A cube moves only when touched; the learned model's
@@ -306,7 +306,8 @@ class CostConfig:
     push_hand_pushes: bool = True
     """cube_push: count only the part of the predicted push along the hand's travel, while the cube is ahead of
     the hand (a hand pushes, never pulls). Without it the planner picked plans whose predicted cube slid toward
-    the goal while the real hand shoved it away (README, "Push"; seed 2 with the dead band: 34 -> 43 of 50)."""
+    the goal while the real hand shoved it away (docs/experiments.md, "Push"; seed 2 with the dead band:
+    34 -> 43 of 50)."""
     critic_weight: float = 1.0
     action_magnitude_weight: float = 0.01
     action_rate_weight: float = 0.01

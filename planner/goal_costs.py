@@ -110,7 +110,7 @@ class CubePush:
       wobble whenever the arm moved outweighed the approach term and the planner held the arm still;
     - with `hand_pushes` only its part along the hand's travel counts, and only while the cube lies ahead of the
       hand: a hand pushes, never pulls. Among hundreds of candidates the planner found the ones whose predicted
-      cube slid toward the goal while the hand, ahead of it, shoved it away (README, "Push");
+      cube slid toward the goal while the hand, ahead of it, shoved it away (docs/experiments.md, "Push");
     - `gain` multiplies what is left: a learned model predicts about half of a push, which made pushing look half
       as useful as it is."""
 

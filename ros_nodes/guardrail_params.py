@@ -32,8 +32,10 @@ def _chunks(values, size: int, name: str) -> list[tuple[float, ...]]:
 class GuardrailParams:
     """The user-facing guardrail settings (metres, radians, seconds; world frame)."""
 
-    workspace_lo: tuple = param((), "EE workspace box low corner; empty: derived from the arm's reach")
-    workspace_hi: tuple = param((), "EE workspace box high corner; empty: derived from the arm's reach")
+    workspace_lo: tuple = param((), "EE workspace box low corner; empty: derived from the arm's reach "
+                                "(planner.config.workspace_for; the Panda's: [-0.3, -0.8, 0.0])")
+    workspace_hi: tuple = param((), "EE workspace box high corner; empty: derived from the arm's reach "
+                                "(the Panda's: [0.9, 0.8, 1.2])")
     keep_out_spheres: tuple = param((), "keep-out spheres [cx,cy,cz,r,...]")
     keep_out_boxes: tuple = param((), "keep-out boxes [lo xyz, hi xyz, ...]")
     speed_zone_spheres: tuple = param((),

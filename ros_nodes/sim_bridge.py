@@ -69,13 +69,17 @@ class SimBridgeConfig:
 
     robot_description: str = param("panda", ROBOT_HELP, read_only=True)
     robot_description_timeout_s: float = param(30.0, TIMEOUT_HELP, read_only=True)
-    task: str = param("reach", "'reach' or 'push' (push: the embedded Panda only)", read_only=True)
+    task: str = param("reach", "'reach' or 'push' (push: the embedded Panda only; a model trained on PandaPush-v1 "
+                      "also needs its camera: camera_pos [1.25, 0.0, 0.8], camera_lookat [0.5, 0.0, 0.05])",
+                      read_only=True)
     image_size: int = param(64, "camera image size, pixels", read_only=True)
     seed: int = param(0, "seed of the first episode; +1 per reset")
     control_period_s: float = param(0.1, "simulated time per tick", read_only=True)
     rate_factor: float = param(1.0, "sim speed / real time; != 1 publishes /clock")
-    camera_pos: tuple = param((), "camera position, m; empty: the cell's default view", read_only=True)
-    camera_lookat: tuple = param((), "camera target, m; empty: the cell's default view", read_only=True)
+    camera_pos: tuple = param((), "camera position, m; empty: the cell's default view (the Panda scene's: "
+                              "[1.6, 0.9, 1.05])", read_only=True)
+    camera_lookat: tuple = param((), "camera target, m; empty: the cell's default view (the Panda scene's: "
+                                 "[0.35, 0.0, 0.25])", read_only=True)
     camera_frame_id: str = param("camera_color_optical_frame", "image frame id")
     joint_names: tuple = param((), "ROS (driver) names of the arm joints, in the description's order; empty: the "
                                "robot's")

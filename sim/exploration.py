@@ -8,7 +8,7 @@ goal-directed motion and cube contact:
 - push: move above a point behind the cube (w.r.t. the goal), lower to cube height, push through towards the
   goal; gripper closed; N(0, 0.2^2) noise. Only for the push task. With `go_home` (`jepa-mpc collect --push-home`),
   once the cube is at the goal the arm lifts and goes home, so the data shows what a Push goal image shows: the
-  cube at its goal, the arm at home (README, "Push").
+  cube at its goal, the arm at home (docs/experiments.md, "Push").
 """
 from __future__ import annotations
 

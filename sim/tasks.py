@@ -1,6 +1,6 @@
 """Task definitions for the Panda scene: how episodes start, how goals are sampled, and what success means.
 
-Goal distributions (documented here and in the README):
+Goal distributions (documented here and in docs/reference.md):
 - reach: a goal arm configuration HOME + U(-0.5, 0.5) rad on joints 1-6 (joint 7 fixed), kept only if its end
   effector lies in the workspace box x in [0.30, 0.75], y in [-0.35, 0.35], z in [0.08, 0.50] m and at least
   2 x `tolerance_m` from the start (so no episode begins solved). Success: end effector within `tolerance_m`

@@ -227,3 +227,49 @@ def test_the_push_gain_undoes_the_checkpoints_measured_push_response(tmp_path, m
         mpc: RecedingHorizonMPC = _Controller._build_mpc(dataclasses.replace(settings, push_gain=asked))
         push = [term for _, term in mpc.problem.stack.terms if isinstance(term, CubePush)]
         assert [p.gain for p in push] == [pytest.approx(used)]
+
+
+XARM = "pybullet_data:xarm/xarm6_robot.urdf"
+
+
+def test_eval_robot_runs_fk_mpc_on_that_arm(tmp_path):
+    """`eval --robot R` evaluates the pose-goal MPC in ArmReach-v0 around R; learned-model policies are dropped."""
+    import json
+
+    from jepa_mpc.apps.cli import main
+
+    out = tmp_path / "eval"
+    code = main(["eval", "--robot", XARM, "--policies", "fk-mpc,mpc", "--goal", "pose", "--episodes", "2",
+                 "--samples", "64", "--max-steps", "25", "--workers", "1", "--out", str(out)])
+    report = json.loads((out / "eval.json").read_text())
+    assert code == 0 and report["env"] == "jepa_mpc/ArmReach-v0" and report["robot"] == XARM
+    assert list(report["summary"]) == ["fk-mpc"]  # the Panda's learned model does not drive a 6-joint arm
+    assert report["summary"]["fk-mpc"]["success_rate"] == 1.0 and report["summary"]["fk-mpc"]["violations"] == 0
+
+
+def test_the_simulator_check_sees_every_link_not_only_the_tool():
+    """eval's independent violation check reads the simulator: a keep-out zone on a link (not the tool) or a
+    table raised into a link's geometry is a violation; the same arm with neither is not."""
+    import gymnasium
+    import numpy as np
+
+    import jepa_mpc.sim  # noqa: F401
+    from jepa_mpc.apps.evaluate import _violates
+    from jepa_mpc.planner.config import SphereZone, guardrails_for
+
+    env = gymnasium.make("jepa_mpc/ArmReach-v0", robot=XARM).unwrapped
+    try:
+        env.reset(seed=0)
+        robot = env.robot
+        g = guardrails_for(robot)
+        assert not _violates(env, g, robot)
+        elbow = next(p for p in robot.spheres if p.frame == "link3")
+        body = env.model.body(elbow.frame).id
+        centre = env.data.xpos[body] + env.data.xmat[body].reshape(3, 3) @ np.asarray(elbow.offset)
+        assert np.linalg.norm(centre - env.ee_pos) > 0.1  # far from the tool point
+        zone = SphereZone(tuple(centre + [0.0, 0.0, elbow.radius]), 0.02)  # touches the sphere less its margin
+        assert _violates(env, dataclasses.replace(g, keep_out=(zone,)), robot)
+        lowest = min(env.data.xpos[env.model.body(p.frame).id][2] for p in robot.spheres if p.table_check)
+        assert _violates(env, dataclasses.replace(g, table_z_m=float(lowest)), robot)
+    finally:
+        env.close()

@@ -183,3 +183,22 @@ def test_inspect_data_flags_corruption(tiny_reach_dataset, tmp_path, capsys):
     npz.write_bytes(npz.read_bytes()[:-10] + b"0123456789")
     assert main(["inspect-data", str(root)]) == 1
     assert "checksum mismatch" in capsys.readouterr().out
+
+
+def test_collect_with_robot_records_that_arm_and_resume_keeps_it(tmp_path):
+    """`collect --robot R` collects in ArmReach-v0 around R: the arm's joint count shapes the episodes, the dataset
+    records the robot, and a resume naming another arm is refused (it would mix two arms in one dataset)."""
+    out, xarm = tmp_path / "xarm", "pybullet_data:xarm/xarm6_robot.urdf"
+    args = ["collect", "--robot", xarm, "--episodes", "2", "--steps", "5", "--out", str(out), "--workers", "1",
+            "--no-progress"]
+    assert main(args) == 0
+    meta = read_dataset_meta(out)
+    assert meta["env_id"] == "jepa_mpc/ArmReach-v0" and meta["robot"] == xarm
+    ep = load_episode(out, 1)
+    assert ep["action"].shape == (5, 6) and ep["joint_pos"].shape == (6, 6)  # six joints, no gripper entry
+    assert np.abs(np.diff(ep["joint_pos"], axis=0)).max() > 1e-3  # the arm moved
+    with pytest.raises(SystemExit, match="robot"):
+        main([*args[:2], "panda", *args[3:4], "3", *args[5:], "--resume"])
+    with pytest.raises(SystemExit, match="does not apply"):
+        main(["collect", "--env", "jepa_mpc/PandaReach-v0", "--robot", xarm, "--episodes", "1", "--out",
+              str(tmp_path / "x2")])

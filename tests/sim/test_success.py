@@ -49,8 +49,8 @@ def test_scripted_push_moves_cube_to_goal_and_leaves_it_there(seed):
 
 def test_exploration_push_delivers_the_cube_then_goes_home():
     """Push goal images show the cube at its goal and the arm at home; the data must show that too, or the cube
-    probe misreads goals far from where cubes start (2-6 cm off, README "Push"). So with --push-home, after a
-    delivered push the collection's policy takes the arm home, and the cube mostly stays delivered."""
+    probe misreads goals far from where cubes start (2-6 cm off, docs/experiments.md, "Push"). So with --push-home,
+    after a delivered push the collection's policy takes the arm home, and the cube mostly stays delivered."""
     env = gymnasium.make("jepa_mpc/PandaPush-v1")
     u = env.unwrapped
     delivered, stayed = 0, 0
