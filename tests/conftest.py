@@ -12,6 +12,18 @@ os.environ.setdefault("ROS_DOMAIN_ID", str(100 + uuid.uuid4().int % 100))  # uni
 import pytest  # noqa: E402
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """One intra-op torch thread for the whole run: on the 2 shared test cores, OpenMP threads spin-waiting on
+    each other make torch 5-50x slower (tests that measure threads set their own)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def tiny_reach_dataset(tmp_path_factory):
     """A 3-episode, 8-step PandaReach dataset collected by the real collection code (single process)."""

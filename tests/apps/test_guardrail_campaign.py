@@ -16,7 +16,6 @@ import time
 
 import numpy as np
 import pytest
-import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -40,15 +39,6 @@ from jepa_mpc.robots import load_robot
 LAUNCH = pathlib.Path(__file__).resolve().parents[2] / "launch"
 OTHER_ARMS = ("robosuite:ur5e", "pybullet_data:xarm/xarm6_robot.urdf")
 """Third-party descriptions (an MJCF, a URDF with package:// meshes) of arms the shipped checkpoint never saw."""
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """The test machine is 2 shared cores; one intra-op thread avoids OpenMP contention."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

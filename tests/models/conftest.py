@@ -24,12 +24,3 @@ def trained_run(_one_torch_thread, blob_dataset, tmp_path_factory):
     return out, result
 
 
-@pytest.fixture(autouse=True, scope="package")
-def _one_torch_thread():
-    """One intra-op thread: on a shared 2-core machine OpenMP spin-waiting makes 2 threads ~5x slower."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)

@@ -27,25 +27,8 @@ ARMS = pytest.mark.parametrize("robot", [PANDA, XARM6], ids=["panda", "xarm6"], 
 
 @functools.cache
 def load_arm(name: str) -> Robot:
-    """load_robot with one torch thread: the Robot's home IK is 5-10x slower with threads contending on the
-    2 shared test cores (session-scoped fixtures run before the per-module thread setting below)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return load_robot(name)
-    finally:
-        torch.set_num_threads(before)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """The test machine is 2 shared cores; one intra-op thread avoids OpenMP contention (10-50x slower
-    ops).
-    """
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    """load_robot, once per name."""
+    return load_robot(name)
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,6 @@ import functools
 import importlib.util
 
 import pytest
-import torch
 
 from jepa_mpc.robots import Robot, load_robot
 
@@ -60,12 +59,7 @@ ALL_ARMS = ARMS + OTHER_ROBOSUITE_ARMS
 
 @functools.cache
 def _load(name: str, overrides: tuple[tuple[str, object], ...]) -> Robot:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # the home IK is 5-10x slower with two threads contending on 2 shared cores
-    try:
-        return load_robot(name, **dict(overrides))
-    finally:
-        torch.set_num_threads(before)
+    return load_robot(name, **dict(overrides))
 
 
 def load_arm(name: str, **overrides) -> Robot:
@@ -86,15 +80,6 @@ def posed_arm(name: str) -> tuple[Robot, Robot]:
     plain = load_arm(name)
     return plain, load_arm(name, base_pos=BASE_POS, base_rpy=BASE_RPY, tool_offset=TOOL_OFFSET,
                            home=tuple(plain.home))
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """One intra-op thread: the test machine has 2 shared cores and OpenMP contention makes torch 5-50x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")
