@@ -199,8 +199,8 @@ def workspace_for(robot) -> tuple[tuple[float, float, float], tuple[float, float
     if robot.cfg.description == "panda" and robot.cfg.base_pos == (0.0, 0.0, 0.0):
         g = GuardrailConfig()
         return g.workspace_lo, g.workspace_hi
-    yaw = robot.cfg.base_rpy[2]
-    forward, side = np.array([math.cos(yaw), math.sin(yaw)]), np.array([-math.sin(yaw), math.cos(yaw)])
+    forward = robot.forward[:2]  # the direction the base faces, as the sim cell and the home pose take it
+    side = np.array([-forward[1], forward[0]])
     r, base = robot.reach_m, np.asarray(robot.cfg.base_pos, dtype=np.float64)
     corners = np.array([base[:2] + r * (a * forward + b * side) for a in (-0.35, 1.05) for b in (-0.9, 0.9)])
     lo, hi = corners.min(axis=0), corners.max(axis=0)

@@ -15,17 +15,8 @@ TABLE_CLEARANCE_M = 0.05
 def home_target(robot) -> np.ndarray:
     """Where the tool point should be at home: 0.55 x reach in front of the base (its +x axis), at the height of
     0.35 x reach above the base (for the Panda: about its (0.5, 0, 0.3))."""
-    import mujoco
-
-    from jepa_mpc.robots.robot import _rpy_quat
-
-    rot = np.zeros(9)
-    mujoco.mju_quat2Mat(rot, _rpy_quat(robot.cfg.base_rpy))
-    forward = rot.reshape(3, 3) @ np.array([1.0, 0.0, 0.0])
-    forward[2] = 0.0
-    forward = forward / np.linalg.norm(forward) if np.linalg.norm(forward) > 1e-6 else np.array([1.0, 0.0, 0.0])
     base = np.asarray(robot.cfg.base_pos, dtype=np.float64)
-    return base + 0.55 * robot.reach_m * forward + np.array([0.0, 0.0, 0.35 * robot.reach_m])
+    return base + 0.55 * robot.reach_m * robot.forward + np.array([0.0, 0.0, 0.35 * robot.reach_m])
 
 
 def dls_batch(kin, q: torch.Tensor, target: torch.Tensor, lower: torch.Tensor, upper: torch.Tensor,

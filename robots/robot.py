@@ -338,6 +338,17 @@ class Robot:
         return self.tool_pose(q)[0]
 
     @functools.cached_property
+    def forward(self) -> np.ndarray:
+        """Unit horizontal vector [3] the base faces: its +x axis projected on the floor (+x world when that axis
+        points straight up or down). Cells, home poses and derived workspaces are laid out along it."""
+        rot = np.zeros(9)
+        mujoco.mju_quat2Mat(rot, _rpy_quat(self.cfg.base_rpy))
+        forward = rot.reshape(3, 3)[:, 0].copy()
+        forward[2] = 0.0
+        norm = float(np.linalg.norm(forward))
+        return forward / norm if norm > 1e-6 else np.array([1.0, 0.0, 0.0])
+
+    @functools.cached_property
     def shoulder(self) -> np.ndarray:
         """World position of the first arm joint's anchor."""
         data = self.data(self.model.qpos0[self.qpos_adr])  # the first joint's anchor does not move with q

@@ -106,16 +106,9 @@ class ArmCell:
 
 
 def base_frame(robot: Robot) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(base position, forward, left): the base position and the unit horizontal vectors of the base's +x and
-    +y axes' horizontal projection (world frame; forward = +x when the base is turned about x or y by 90 deg)."""
-    quat = np.zeros(4)
-    mujoco.mju_euler2Quat(quat, np.asarray(robot.cfg.base_rpy, dtype=np.float64), "XYZ")
-    rot = np.zeros(9)
-    mujoco.mju_quat2Mat(rot, quat)
-    forward = rot.reshape(3, 3)[:, 0].copy()
-    forward[2] = 0.0
-    norm = float(np.linalg.norm(forward))
-    forward = forward / norm if norm > 1e-6 else np.array([1.0, 0.0, 0.0])
+    """(base position, forward, left): the base position, the horizontal direction the base faces
+    (`Robot.forward`) and the one to its left (world frame)."""
+    forward = robot.forward
     left = np.array([-forward[1], forward[0], 0.0])
     return np.asarray(robot.cfg.base_pos, dtype=np.float64), forward, left
 
