@@ -1,7 +1,8 @@
 """`jepa-mpc` console entry point: one subcommand per capability, each imported only when it runs.
 
-A subcommand is a module with `add_arguments(parser)` and `run(args) -> int`. Lazy imports keep `jepa-mpc --help`
-fast and let `collect` or `train` run on a machine without ROS.
+A subcommand is a module with `run(args) -> int` and either `Command`, a frozen dataclass whose fields are its flags
+(tyro derives the parser, the help from the field docstrings), or `add_arguments(parser)` (argparse). Lazy imports
+keep `jepa-mpc --help` fast and let `collect` or `train` run on a machine without ROS.
 """
 from __future__ import annotations
 
@@ -49,9 +50,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     name = argv[0]
     module = importlib.import_module(SUBCOMMANDS[name][0])
-    sub = argparse.ArgumentParser(prog=f"jepa-mpc {name}", description=SUBCOMMANDS[name][1])
-    module.add_arguments(sub)
-    args = sub.parse_args(argv[1:])
+    if hasattr(module, "Command"):
+        import tyro
+
+        args = tyro.cli(module.Command, args=argv[1:], prog=f"jepa-mpc {name}", description=SUBCOMMANDS[name][1])
+    else:
+        sub = argparse.ArgumentParser(prog=f"jepa-mpc {name}", description=SUBCOMMANDS[name][1])
+        module.add_arguments(sub)
+        args = sub.parse_args(argv[1:])
     return int(module.run(args) or 0)
 
 

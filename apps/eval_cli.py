@@ -1,94 +1,111 @@
 """`jepa-mpc eval`: closed-loop success of the MPC beside baselines, as a table, JSON, a plot and episode GIFs."""
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import logging
 import math
 import pathlib
+from typing import Annotated, Literal
 
 import numpy as np
+import tyro
 
-from jepa_mpc.apps.evaluate import IMAGE_COSTS, MPC_POLICIES, POLICIES, EvalSettings, evaluate
-from jepa_mpc.models.shipped import SHIPPED_IMAGE_GOAL_PLANNING as TUNED
-from jepa_mpc.planner.config import GOAL_MODES
-from jepa_mpc.sim.collect import TASK_OF_ENV
-from jepa_mpc.sim.reacher_policies import is_reacher
-from jepa_mpc.sim.registration import MAX_EPISODE_STEPS
+from jepa_mpc.apps.evaluate import MPC_POLICIES, POLICIES, EvalSettings, evaluate
+from jepa_mpc.planner.config import GOAL_MODES, zone_from_text
+from jepa_mpc.tasks import ARM_REACH, GOAL_KINDS, REACH, TASKS, Task, task_for_env
+from jepa_mpc.tasks.spec import IMAGE_COSTS
 
-ARM_REACH_ID = "jepa_mpc/ArmReach-v0"
+ENV_IDS = tuple(sorted(TASKS))
 
 log = logging.getLogger(__name__)
 OPTIMIZER_OF = {"cem": "cem", "gd": "gradient", "gradient": "gradient", "hybrid": "hybrid"}
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--env", default=None,
-                        help="environment id (default: jepa_mpc/PandaReach-v0, or jepa_mpc/ArmReach-v0 with --robot)")
-    parser.add_argument("--robot", default="",
-                        help="any arm, for the reach cell jepa_mpc/ArmReach-v0: 'panda', robosuite:NAME, "
-                             "pybullet_data:PATH, or a URDF/MJCF file (learned-model policies need a Panda env)")
-    parser.add_argument("--episodes", type=int, default=50)
-    parser.add_argument("--seed", type=int, default=0, help="episode i uses the goal of seed (seed, i)")
-    parser.add_argument("--planner", default="cem", choices=sorted(OPTIMIZER_OF), help="MPC optimiser")
-    parser.add_argument("--goal", default="image", choices=["image", "pose"], help="goal given to the MPC")
-    parser.add_argument("--checkpoint", default="", help="world-model checkpoint (default: the shipped one)")
-    parser.add_argument("--policies", default="mpc,random,oracle,fk-mpc",
-                        help=f"comma-separated subset of {','.join(POLICIES)} (mpc: learned model; random: lower "
-                             "bound; oracle: scripted with privileged state; fk-mpc: pose goal through known FK; "
-                             "sim-mpc: the same MPC with the true simulator as model, the upper bound, slow on CPU)")
-    tuned = "default: the tuned value for the task and goal kind (planning_defaults)"
-    parser.add_argument("--samples", type=int, default=None, help=f"CEM samples K; {tuned}")
-    parser.add_argument("--sim-samples", type=int, default=EvalSettings.sim_num_samples,
-                        help="CEM samples of sim-mpc (each one a true physics rollout)")
-    parser.add_argument("--horizon", type=int, default=None, help=f"planned steps H; {tuned}")
-    parser.add_argument("--iterations", type=int, default=None, help=f"CEM iterations; {tuned}")
-    parser.add_argument("--goal-mode", default=None, choices=list(GOAL_MODES),
-                        help="goal energy on the last predicted latent, the mean over the horizon, both, or the "
-                        f"closest step; {tuned}")
-    parser.add_argument("--action-weight", type=float, default=None,
-                        help=f"weight of the action-magnitude cost; {tuned}")
-    parser.add_argument("--image-cost", default=None, choices=list(IMAGE_COSTS),
-                        help="image goals: latent goal energy, or cube_push (the cube's distance to its goal read "
-                        f"by the model's cube probe, plus the pull to the pushing spot); {tuned}")
-    parser.add_argument("--push-gain", type=float, default=None,
-                        help="cube_push: scale on the learned model's predicted pushes (default: 1 / the share of a "
-                        "push the checkpoint predicts, measured when it was trained; 1 for sim-mpc)")
-    parser.add_argument("--max-steps", type=int, default=None,
-                        help="control steps per episode (default: the env's time limit)")
-    parser.add_argument("--workers", type=int, default=2, help="processes")
-    parser.add_argument("--device", default="cpu", help="auto | cpu | cuda")
-    parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path("runs/eval"), help="output folder")
-    parser.add_argument("--video", type=int, default=0, help="save the first N MPC episodes as GIFs")
+TASK_DEFAULT = tyro.conf.arg(help_behavior_hint="(default: the task's tuned value)")
+"""Marks a flag whose unset value comes from the task's PlanningDefaults for the goal kind (jepa_mpc.tasks)."""
 
 
 @dataclasses.dataclass(frozen=True)
-class PlanningDefaults:
-    """Planner settings `jepa-mpc eval` uses where no flag overrides them."""
+class EvalCommand:
+    """`jepa-mpc eval`'s flags are these fields (tyro derives the parser and the help from the docstrings)."""
 
-    samples: int = 512
-    horizon: int = TUNED.horizon
-    iterations: int = 3
-    goal_mode: str = TUNED.goal_mode
-    action_weight: float = TUNED.action_weight
-    image_cost: str = "goal_energy"
+    env: Annotated[Literal[ENV_IDS] | None, tyro.conf.arg(help_behavior_hint="(default: PandaReach-v0, or "
+                                                                            "ArmReach-v0 with --robot)")] = None
+    """environment id, i.e. the task"""
+    robot: str = ""
+    """any arm for the reach cell ArmReach-v0: 'panda', robosuite:NAME, pybullet_data:PATH, or a URDF/MJCF file"""
+    episodes: int = 50
+    seed: int = 0
+    """episode i uses the goal of seed (seed, i)"""
+    planner: Literal[tuple(sorted(OPTIMIZER_OF))] = "cem"
+    """MPC optimiser"""
+    goal: Literal[GOAL_KINDS] = "image"
+    """goal given to the MPC"""
+    checkpoint: str = ""
+    """world-model checkpoint ('': the task's shipped one)"""
+    policies: str = "mpc,random,oracle,fk-mpc"
+    """comma-separated: mpc (learned model), random, oracle (privileged), fk-mpc (known FK), sim-mpc (sim as model)"""
+    samples: Annotated[int | None, TASK_DEFAULT] = None
+    """CEM samples K"""
+    sim_samples: int = EvalSettings.sim_num_samples
+    """CEM samples of sim-mpc (each one a true physics rollout)"""
+    horizon: Annotated[int | None, TASK_DEFAULT] = None
+    """planned steps H"""
+    iterations: Annotated[int | None, TASK_DEFAULT] = None
+    """CEM iterations"""
+    goal_mode: Annotated[Literal[GOAL_MODES] | None, TASK_DEFAULT] = None
+    """goal energy on the last predicted latent, the mean over the horizon, both, or the closest step"""
+    action_weight: Annotated[float | None, TASK_DEFAULT] = None
+    """weight of the action-magnitude cost"""
+    image_cost: Annotated[Literal[IMAGE_COSTS] | None, TASK_DEFAULT] = None
+    """image goals: latent goal energy, or cube_push (the hand-shaped Push cost read by the model's cube probe)"""
+    push_gain: Annotated[float | None, tyro.conf.arg(
+        help_behavior_hint="(default: 1 / the share of a push the checkpoint predicts; 1 for sim-mpc)")] = None
+    """cube_push: scale on the learned model's predicted pushes"""
+    max_steps: Annotated[int | None, tyro.conf.arg(help_behavior_hint="(default: the env's time limit)")] = None
+    """control steps per episode"""
+    workers: int = 2
+    """processes"""
+    device: str = "cpu"
+    """auto | cpu | cuda"""
+    out: pathlib.Path = pathlib.Path("runs/eval")
+    """output folder"""
+    video: int = 0
+    """save the first N MPC episodes as GIFs"""
+    keep_out: Annotated[tuple[str, ...], tyro.conf.UseAppendAction] = ()
+    """a keep-out zone in every episode, sphere:X,Y,Z,R or box:XMIN,YMIN,ZMIN,XMAX,YMAX,ZMAX (metres)"""
+    keep_out_on_path: float = 0.0
+    """radius (m) of a keep-out sphere halfway along each episode's straight path to the goal (0: none)"""
+    detour: bool = True
+    """route goals around keep-out zones through via points (--no-detour: the ablation)"""
+
+    def __post_init__(self) -> None:
+        for name, least in (("episodes", 1), ("workers", 1), ("video", 0), ("keep_out_on_path", 0)):
+            if not getattr(self, name) >= least:
+                raise SystemExit(f"--{name.replace('_', '-')} must be >= {least}, got {getattr(self, name)}")
+
+    def settings(self, task: Task) -> EvalSettings:
+        """The EvalSettings of this run on `task`: every unset planner value from the task's defaults."""
+        tuned = task.planning_for(self.goal)
+
+        def given(value, default):
+            return default if value is None else value
+
+        return EvalSettings(env_id=task.env_id, robot=self.robot, goal=self.goal, checkpoint=self.checkpoint,
+                            optimizer=OPTIMIZER_OF[self.planner], num_samples=given(self.samples, tuned.samples),
+                            sim_num_samples=self.sim_samples, horizon=given(self.horizon, tuned.horizon),
+                            iterations=given(self.iterations, tuned.iterations),
+                            goal_mode=given(self.goal_mode, tuned.goal_mode),
+                            action_weight=given(self.action_weight, tuned.action_weight),
+                            image_cost=given(self.image_cost, tuned.image_cost), push_gain=self.push_gain,
+                            max_steps=given(self.max_steps, task.max_episode_steps), seed=self.seed,
+                            device=self.device, keep_out=tuple(zone_from_text(z) for z in self.keep_out),
+                            path_zone_radius_m=self.keep_out_on_path, detour=self.detour)
 
 
-def planning_defaults(env_id: str, goal: str) -> PlanningDefaults:
-    """The settings tuned per task and goal kind (docs/experiments.md): Panda image goals use the shipped model's
-    (models/shipped.py, also the mpc node's), Push image goals the cube-push cost, pose goals the mpc node's
-    pose-goal costs, the Reacher its own."""
-    if is_reacher(env_id):
-        return PlanningDefaults(samples=300, iterations=5, goal_mode="both", action_weight=0.05)
-    if goal == "pose":
-        return PlanningDefaults(goal_mode="terminal", action_weight=0.01)
-    if TASK_OF_ENV.get(env_id) == "push":
-        # The goal energy is flat until contact: the cube-push cost (docs/experiments.md, "Push");
-        # `both` (end + mean) rather than `closest`: the minimum over the plan rewarded pushing through the goal.
-        # Action weight 0.01: at 0.05 the effort of a push outweighed its (model-predicted) gain more often.
-        return PlanningDefaults(image_cost="cube_push", goal_mode="both", action_weight=0.01)
-    return PlanningDefaults()
+Command = EvalCommand
+"""What apps/cli.py parses `jepa-mpc eval`'s flags into (with tyro)."""
 
 
 def _table(rows: dict[str, dict]) -> str:
@@ -137,7 +154,7 @@ def _plot(rows: dict[str, dict], curves: dict[str, np.ndarray], tolerance: float
     plt.close(fig)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: EvalCommand) -> int:
     import imageio
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -145,33 +162,23 @@ def run(args: argparse.Namespace) -> int:
     unknown = sorted(set(policies) - set(POLICIES))
     if unknown:
         raise SystemExit(f"unknown policies {unknown}; valid: {list(POLICIES)}")
-    if args.robot and args.env not in (None, ARM_REACH_ID):
-        raise SystemExit(f"--robot builds the reach cell {ARM_REACH_ID} around the arm; it does not apply to "
+    if args.robot and args.env not in (None, ARM_REACH.env_id):
+        raise SystemExit(f"--robot builds the reach cell {ARM_REACH.env_id} around the arm; it does not apply to "
                          f"--env {args.env}")
-    args.env = args.env or (ARM_REACH_ID if args.robot else "jepa_mpc/PandaReach-v0")
-    if not args.env.startswith("jepa_mpc/Panda"):
+    task = task_for_env(args.env or (ARM_REACH.env_id if args.robot else REACH.env_id))
+    if task.any_robot or task.control != "joint_position":
         # On the any-arm cell fk-mpc plans with the arm's known kinematics; the learned models and sim-mpc are the
-        # Panda's; the Reacher's mpc plans torques (apps/reacher_mpc.py).
-        kept = [p for p in policies if p in ("random", "oracle") or (p == "mpc" and is_reacher(args.env))
-                or (p == "fk-mpc" and args.env == ARM_REACH_ID)]
+        # Panda's; a bounded-action arm's mpc plans its actions (apps/reacher_mpc.py).
+        kept = [p for p in policies if p in ("random", "oracle") or (p == "mpc" and task.control != "joint_position")
+                or (p == "fk-mpc" and task.any_robot)]
         if kept != policies:
-            log.warning("on %s only %s run (the others need the Panda env)", args.env, kept)
+            log.warning("on %s only %s run (the others need the Panda env)", task.env_id, kept)
         policies = kept
     args.out.mkdir(parents=True, exist_ok=True)
-    tuned = planning_defaults(args.env, args.goal)
-
-    def given(value, default):
-        return default if value is None else value
-
-    base = EvalSettings(env_id=args.env, robot=args.robot, goal=args.goal, checkpoint=args.checkpoint,
-                        optimizer=OPTIMIZER_OF[args.planner], num_samples=given(args.samples, tuned.samples),
-                        sim_num_samples=args.sim_samples, horizon=given(args.horizon, tuned.horizon),
-                        iterations=given(args.iterations, tuned.iterations),
-                        goal_mode=given(args.goal_mode, tuned.goal_mode),
-                        action_weight=given(args.action_weight, tuned.action_weight),
-                        image_cost=given(args.image_cost, tuned.image_cost), push_gain=args.push_gain,
-                        max_steps=given(args.max_steps, MAX_EPISODE_STEPS.get(args.env, 60)),
-                        seed=args.seed, device=args.device)
+    try:
+        base = args.settings(task)
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
     log.info("planner: %s K=%d (sim-mpc K=%d) H=%d, %d iterations, %s %s, action weight %g; %d steps per episode",
              base.optimizer, base.num_samples, base.sim_num_samples, base.horizon, base.iterations,
              base.image_cost if args.goal == "image" else "pose", base.goal_mode, base.action_weight, base.max_steps)
@@ -186,6 +193,10 @@ def run(args: argparse.Namespace) -> int:
         episodes[policy] = [dataclasses.asdict(r) | {"frames": None} for r in results]
         log.info("%s: success %.2f [%.2f, %.2f] in %.0f s", policy, summary["success_rate"], *summary["ci95"],
                  summary["wall_s"])
+        if summary["path_zones"]:
+            log.info("%s: a keep-out sphere (mean radius %.1f cm) on the path of %d of %d episodes; success on those "
+                     "%.2f", policy, 100 * summary["path_zone_radius_mean_m"], summary["path_zones"],
+                     summary["episodes"], summary["path_zone_success_rate"])
     if args.video and "mpc" in policies:
         settings = dataclasses.replace(base, policy="mpc", record_frames=True)
         _, results = evaluate(settings, args.video, 1)
@@ -194,11 +205,11 @@ def run(args: argparse.Namespace) -> int:
             imageio.mimsave(args.out / "videos" / f"episode_{r.index:03d}.gif", r.frames, duration=0.1, loop=0)
     table = _table(rows)
     print(table)
-    report = {"env": args.env, "robot": args.robot or None, "settings": dataclasses.asdict(base), "summary": rows,
+    report = {"env": task.env_id, "robot": args.robot or None, "settings": dataclasses.asdict(base), "summary": rows,
               "episodes": episodes}
     (args.out / "eval.json").write_text(json.dumps(report, indent=2, default=float))
     (args.out / "eval.txt").write_text(table + "\n")
-    title = f"{args.env}{f' ({args.robot})' if args.robot else ''}, {args.goal} goal, {args.planner}"
+    title = f"{task.env_id}{f' ({args.robot})' if args.robot else ''}, {args.goal} goal, {args.planner}"
     _plot(rows, curves, tolerance, args.out / "eval.png", title)
     log.info("wrote %s/eval.json, eval.txt, eval.png", args.out)
     # The exit status judges the guardrails: the policies whose commands go through the safety filter. The random

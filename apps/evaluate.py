@@ -25,7 +25,7 @@ Policies:
 MPC commands are executed as the safety filter returned them: joint targets, and on Push also the gripper (the
 planner plans the 8th action entry; the pushes in the data close the gripper). On Reach the gripper is held open.
 
-On `jepa_mpc/DMCReacher-v0` (sim/reacher_policies.py) mpc plans torques with the arm-less BoxActionMPC, the oracle
+On `jepa_mpc/DMCReacher-v0` (sim/reacher_policies.py) mpc plans torques (the MPC's bounded-action arm), the oracle
 is a PD controller to the target's IK configuration, and a violation is an executed action outside the action box
 or non-finite (the planar Reacher has no Cartesian guardrails); sim-mpc is Panda-only.
 """
@@ -34,20 +34,24 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import sys
 import time
 
 import numpy as np
 
+from jepa_mpc.apps.path_zone import path_zone
 from jepa_mpc.apps.reacher_mpc import ReacherMPC
-from jepa_mpc.models.shipped import SHIPPED_IMAGE_GOAL_PLANNING as TUNED
+from jepa_mpc.planner.config import BoxZone, SphereZone
 from jepa_mpc.robots.arm_control import gripper_opening
 from jepa_mpc.sim.collect import episode_seed
 from jepa_mpc.sim.exploration import PushPolicy
-from jepa_mpc.sim.reacher_policies import action_violates, is_reacher, oracle_action
+from jepa_mpc.sim.reacher_policies import action_violates, oracle_action
+from jepa_mpc.tasks import REACH, task_for_env
+from jepa_mpc.tasks.spec import IMAGE_COSTS
 
 log = logging.getLogger(__name__)
 POLICIES = ("mpc", "random", "oracle", "fk-mpc", "sim-mpc")
-IMAGE_COSTS = ("goal_energy", "cube_push")
+TUNED = REACH.planning_for("image")
 MAX_PUSH_GAIN = 5.0
 """measured_push_gain's bound: a model predicting under a fifth of a push (or over five pushes) is not trusted
 further."""
@@ -87,6 +91,13 @@ class EvalSettings:
     seed: int = 0
     device: str = "cpu"
     record_frames: bool = False
+    keep_out: tuple = ()
+    """Keep-out zones (SphereZone / BoxZone) added to the arm's guardrails in every episode."""
+    detour: bool = True
+    """MPC policies: route pose goals (and probed image goals) around keep-out zones (MPCConfig.detour)."""
+    path_zone_radius_m: float = 0.0
+    """> 0: each episode also gets a keep-out sphere of this radius halfway along the straight path from the tool to
+    the goal, shrunk to leave the start and goal configurations clear (apps/path_zone.py)."""
 
     def __post_init__(self) -> None:
         if self.policy not in POLICIES:
@@ -101,6 +112,10 @@ class EvalSettings:
             raise ValueError(f"sim_num_samples must be >= 3, got {self.sim_num_samples}")
         if self.push_gain is not None and not (math.isfinite(self.push_gain) and self.push_gain > 0):
             raise ValueError(f"push_gain must be a positive number or None, got {self.push_gain!r}")
+        if not all(isinstance(zone, (SphereZone, BoxZone)) for zone in self.keep_out):
+            raise ValueError(f"keep_out must hold SphereZone / BoxZone, got {self.keep_out!r}")
+        if not (isinstance(self.path_zone_radius_m, (int, float)) and 0 <= self.path_zone_radius_m < math.inf):
+            raise ValueError(f"path_zone_radius_m must be a finite number >= 0, got {self.path_zone_radius_m!r}")
 
 
 @dataclasses.dataclass
@@ -117,6 +132,7 @@ class EpisodeResult:
     distances: list[float]
     frames: list | None = None
     tolerance_m: float = math.nan  # the env's success radius
+    path_zone: dict | None = None  # the keep-out sphere placed on this episode's path (centre, radius), if any
 
 
 class _Controller:
@@ -129,7 +145,10 @@ class _Controller:
         self.mpc = None
         self.sim_model = None
         self.reacher = None
-        if is_reacher(s.env_id) and s.policy in MPC_POLICIES:
+        self.task = task_for_env(s.env_id)
+        if self.task.control == "bounded_action" and (s.keep_out or s.path_zone_radius_m):
+            raise ValueError(f"{s.env_id} has no Cartesian guardrails: keep-out zones need a joint-position arm")
+        if self.task.control == "bounded_action" and s.policy in MPC_POLICIES:
             if s.policy != "mpc":
                 raise ValueError(f"{s.policy} drives the Panda; on {s.env_id} only mpc, random and oracle run")
             self.reacher = ReacherMPC(s, env)
@@ -140,7 +159,7 @@ class _Controller:
             if env is None:
                 raise ValueError("sim-mpc needs the env: its world model is that env's simulator")
             # Reach holds the gripper open whatever the plan says; Push executes the planned gripper: simulate that.
-            fixed = None if _executes_gripper(env) else GRIPPER_OPEN
+            fixed = None if self.task.executes_gripper else GRIPPER_OPEN
             self.sim_model = SimulatorWorldModel(env, SimModelConfig(fixed_gripper_m=fixed))
         if s.policy in MPC_POLICIES and self.reacher is None:
             self.mpc = self._build_mpc(s, self.sim_model, env)
@@ -166,8 +185,7 @@ class _Controller:
         if sim and s.optimizer != "cem":
             log.warning("sim-mpc plans with CEM: the simulator is not differentiable (asked for %s)", s.optimizer)
         cfg = MPCConfig(optimizer="cem" if sim else s.optimizer, horizon=s.horizon, device=s.device,
-                        cem=CEMConfig(num_samples=samples, iterations=s.iterations,
-                                      num_elites=max(1, min(32, samples // 8))), max_obs_age_s=1e9)
+                        cem=CEMConfig.for_samples(samples, s.iterations), max_obs_age_s=1e9, detour=s.detour)
         pose = s.policy == "fk-mpc" or (s.goal == "pose" and not sim)  # sim-mpc: a goal latent either way
         goal_term = "pose_fk" if pose else s.image_cost
         gain = 1.0 if s.push_gain is None else s.push_gain
@@ -189,6 +207,7 @@ class _Controller:
                            action_magnitude_weight=s.action_weight, push_gain=gain)
         cube_probe = _cube_probe(world_model) if goal_term == "cube_push" else None
         guardrails = guardrails_for(robot) if robot is not None else GuardrailConfig()
+        guardrails = dataclasses.replace(guardrails, keep_out=guardrails.keep_out + tuple(s.keep_out))
         return RecedingHorizonMPC.build(world_model, cfg, costs, guardrails, cube_probe=cube_probe,
                                         robot=robot if robot is not None else "panda")
 
@@ -218,9 +237,9 @@ class _Controller:
         if self.s.policy == "random":
             return None, self.rng.uniform(-1, 1, env.action_space.shape[0]), 0.0, False
         if self.s.policy == "oracle":
-            if is_reacher(self.s.env_id):
+            if self.task.control == "bounded_action":  # the Reacher: PD torques to the target's IK configuration
                 return None, oracle_action(env), 0.0, False
-            if _executes_gripper(env):  # the Push task: the scripted pusher
+            if self.task.executes_gripper:  # the Push task: the scripted pusher
                 return None, PushPolicy(self.rng, noise=0.0)(env, obs), 0.0, False
             action = np.zeros(env.action_space.shape[0])
             arm = env.reach_action(env.goal_pos)
@@ -236,17 +255,11 @@ class _Controller:
             self.sim_model.set_state(env.data)  # privileged: the true state the next encode returns
         tick = self.mpc.step(Observation(image=obs["image"], q=env.arm_qpos, stamp_s=float(t), proprio=proprio,
                                          q_target=env.joint_targets, gripper=self.gripper), now_s=float(t))
-        if _executes_gripper(env) and tick.command.gripper is not None:
+        if self.task.executes_gripper and tick.command.gripper is not None:
             self.gripper = float(tick.command.gripper)
         targets = tick.command.joint_targets
         target = targets[0] if targets.shape[0] else env.joint_targets
         return target, None, tick.timings_s["total"] * 1e3, not tick.report.ok
-
-
-def _executes_gripper(env) -> bool:
-    """True on the Push task, which executes the planned gripper command (and whose oracle is the scripted pusher);
-    Reach holds the gripper open, as its results were measured."""
-    return getattr(getattr(env, "task", None), "name", "") == "push"
 
 
 def measured_push_gain(checkpoint) -> float:
@@ -305,22 +318,33 @@ def run_episodes(settings: EvalSettings, indices: list[int]) -> list[EpisodeResu
     import gymnasium
 
     import jepa_mpc.sim  # noqa: F401
-    from jepa_mpc.planner.config import GuardrailConfig, guardrails_for
+    from jepa_mpc.planner.config import GuardrailConfig, SafetyConfig, guardrails_for
+    from jepa_mpc.planner.safety import SafetyFilter
     from jepa_mpc.robots import load_robot
 
     env = gymnasium.make(settings.env_id, **({"robot": settings.robot} if settings.robot else {})).unwrapped
     results = []
     try:  # the env is closed even when the controller cannot be built (a bad checkpoint, say)
         controller = _Controller(settings, env)
-        reacher = is_reacher(settings.env_id)
+        reacher = controller.task.control == "bounded_action"
         robot = None if reacher else getattr(env, "robot", None) or load_robot("panda")
         if controller.mpc is not None:
-            guardrails = controller.mpc.safety.cfg.guardrails
+            base = controller.mpc.safety.cfg.guardrails
         else:
-            guardrails = guardrails_for(robot) if getattr(env, "robot", None) is not None else GuardrailConfig()
+            base = guardrails_for(robot) if getattr(env, "robot", None) is not None else GuardrailConfig()
+            base = dataclasses.replace(base, keep_out=base.keep_out + tuple(settings.keep_out))
+        checker = SafetyFilter(SafetyConfig(guardrails=base), robot) if settings.path_zone_radius_m else None
         for i in indices:
             seed = episode_seed(settings.seed, i)
             obs, info = env.reset(seed=seed)
+            guardrails, zone = base, None
+            if checker is not None:  # this episode's obstacle on the straight path
+                radii = base.for_robot(robot).radii
+                zone = path_zone(env.ee_pos, env.goal_pos, checker.points(env.arm_qpos),
+                                 checker.points(env.goal_arm_qpos), radii, settings.path_zone_radius_m)
+                guardrails = dataclasses.replace(base, keep_out=base.keep_out + ((zone,) if zone else ()))
+                if controller.mpc is not None:
+                    controller.mpc.set_guardrails(guardrails)
             controller.reset(env, info, seed)
             distances, plan_ms, interventions, violations, first = [info["distance"]], [], 0, 0, None
             frames = ([env.goal_image] if reacher else [env.render_goal(224)]) \
@@ -344,7 +368,8 @@ def run_episodes(settings: EvalSettings, indices: list[int]) -> list[EpisodeResu
                     env.render_mode = "rgb_array"
                     frames.append(env.render())
             results.append(EpisodeResult(i, bool(info["success"]), float(info["distance"]), first, plan_ms,
-                                         interventions, violations, distances, frames, float(env.tolerance_m)))
+                                         interventions, violations, distances, frames, float(env.tolerance_m),
+                                         dataclasses.asdict(zone) if zone else None))
     finally:
         env.close()
     return results
@@ -379,21 +404,40 @@ def summarize(results: list[EpisodeResult], wall_s: float) -> dict:
         "plan_ms_p99": float(np.percentile(ms, 99)) if ms.size else None,
         "interventions": int(sum(r.interventions for r in results)),
         "violations": int(sum(r.violations for r in results)),
+        "path_zones": sum(r.path_zone is not None for r in results),  # episodes with an obstacle on their path
+        "path_zone_success_rate": float(np.mean([r.success for r in results if r.path_zone]))
+        if any(r.path_zone for r in results) else None,  # success among those episodes
+        "path_zone_radius_mean_m": float(np.mean([r.path_zone["radius"] for r in results if r.path_zone]))
+        if any(r.path_zone for r in results) else None,
         "wall_s": wall_s,
     }
 
 
 def evaluate(settings: EvalSettings, episodes: int, workers: int = 1) -> tuple[dict, list[EpisodeResult]]:
     """Run `episodes` episodes over `workers` processes; returns (summary, per-episode results)."""
+    import concurrent.futures as cf
+
+    from tqdm import tqdm
+
     from jepa_mpc.sim.process_pool import spawn_pool
 
     start = time.perf_counter()
-    chunks = [list(range(episodes))[w::workers] for w in range(workers) if list(range(episodes))[w::workers]]
-    if len(chunks) <= 1:
-        results = run_episodes(settings, list(range(episodes)))
-    else:
-        with spawn_pool(len(chunks), initializer=_limit_threads) as pool:
-            results = [r for part in pool.map(run_episodes, [settings] * len(chunks), chunks) for r in part]
+    # About ten chunks per worker, so the bar moves; each chunk builds its env and planner once, and an episode's
+    # result does not depend on its chunk (episode seeds).
+    size = max(1, math.ceil(episodes / (max(1, workers) * 10)))
+    chunks = [list(range(i, min(i + size, episodes))) for i in range(0, episodes, size)]
+    results: list[EpisodeResult] = []
+    with tqdm(total=episodes, unit="ep", desc=settings.policy, file=sys.stderr, mininterval=5.0) as bar:
+        if workers <= 1 or len(chunks) <= 1:
+            for chunk in chunks:
+                results += run_episodes(settings, chunk)
+                bar.update(len(chunk))
+        else:
+            with spawn_pool(min(workers, len(chunks)), initializer=_limit_threads) as pool:
+                for future in cf.as_completed([pool.submit(run_episodes, settings, c) for c in chunks]):
+                    part = future.result()
+                    results += part
+                    bar.update(len(part))
     results.sort(key=lambda r: r.index)
     return summarize(results, time.perf_counter() - start), results
 

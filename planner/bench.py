@@ -43,6 +43,7 @@ from jepa_mpc.planner.types import PlanContext, Rollout
 from jepa_mpc.robots import Robot, load_robot
 from jepa_mpc.robots.arm_control import ArmControlConfig
 from jepa_mpc.robots.kinematics import ArmKinematics
+from jepa_mpc.robots.motion_bound import robot_motion_bound
 from jepa_mpc.robots.panda import ACTION_DIM
 
 logger = logging.getLogger(__name__)
@@ -279,7 +280,8 @@ def _fk_cases(robot: Robot, device: torch.device) -> list[tuple[str, object, lis
     full = guardrails.for_robot(robot)
     points = PANDA_HAND_PLACED_POINTS
     radii = np.array([p.radius for p in points])
-    five = dataclasses.replace(full, check_points=points, radii=radii, table_mask=np.ones(len(points), dtype=bool))
+    five = dataclasses.replace(full, check_points=points, radii=radii, table_mask=np.ones(len(points), dtype=bool),
+                               lever=robot_motion_bound(robot, points).lever)  # the swept bound of these 5 points
     old = PrePandaKinematics(robot.model, points, device=device)
     old_constraints = [
         PrePandaTableClearance(guardrails.table_z_m, guardrails.table_margin_m,

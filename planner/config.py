@@ -14,6 +14,7 @@ import numpy as np
 
 from jepa_mpc.robots.arm_control import ArmControlConfig
 from jepa_mpc.robots.check_points import CheckPoint
+from jepa_mpc.robots.motion_bound import robot_motion_bound
 
 OPTIMIZERS = ("cem", "gradient", "hybrid")
 DEVICES = ("auto", "cpu", "cuda")
@@ -52,8 +53,20 @@ def _choice(owner: str, name: str, value: object, choices: Sequence[str]) -> str
     return str(value)
 
 
+def _not_numbers(value: object) -> bool:
+    """True for text, bytes and bools, and for sequences holding any: float('0.1') and float(True) would parse, but a
+    string or a flag is not a number (issue 20), and a string is iterable ('123' is not three numbers)."""
+    if isinstance(value, (str, bytes, bool, np.bool_)):
+        return True
+    if isinstance(value, np.ndarray):
+        return value.dtype.kind not in "iuf"
+    return isinstance(value, (list, tuple)) and any(isinstance(v, (str, bytes, bool, np.bool_)) for v in value)
+
+
 def _joint_vector(owner: str, name: str, value: object) -> tuple[float, ...]:
     """One finite number per arm joint (the length is checked against a Robot when the config is applied)."""
+    if _not_numbers(value):
+        raise ValueError(f"{owner}.{name} must be one number per arm joint, got {value!r}")
     try:
         values = tuple(float(v) for v in value)  # type: ignore[union-attr]
     except (TypeError, ValueError):
@@ -64,6 +77,8 @@ def _joint_vector(owner: str, name: str, value: object) -> tuple[float, ...]:
 
 
 def _vector(owner: str, name: str, value: object, length: int) -> tuple[float, ...]:
+    if _not_numbers(value):
+        raise ValueError(f"{owner}.{name} must be {length} numbers, got {value!r}")
     try:
         values = tuple(float(v) for v in value)  # type: ignore[union-attr]
     except (TypeError, ValueError):
@@ -102,6 +117,21 @@ class BoxZone:
 
 
 Zone = SphereZone | BoxZone
+
+
+def zone_from_text(text: str) -> Zone:
+    """`sphere:X,Y,Z,R` or `box:XMIN,YMIN,ZMIN,XMAX,YMAX,ZMAX` (metres, world frame) as a zone; ValueError says the
+    expected form."""
+    kind, _, numbers = str(text).partition(":")
+    try:
+        values = [float(v) for v in numbers.split(",")]
+    except ValueError:
+        values = []
+    if kind == "sphere" and len(values) == 4:
+        return SphereZone(tuple(values[:3]), values[3])
+    if kind == "box" and len(values) == 6:
+        return BoxZone(tuple(values[:3]), tuple(values[3:]))
+    raise ValueError(f"a zone is sphere:X,Y,Z,R or box:XMIN,YMIN,ZMIN,XMAX,YMAX,ZMAX (metres), got {text!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,6 +179,10 @@ class GuardrailConfig:
     speed_zones: tuple[SpeedZone, ...] = ()
     plan_slack: float = 1e-3
     """Planner limits are tightened by this (m or rad) so float32 plans pass the float64 filter."""
+    swept_resolution_m: float = 0.01
+    """The safety filter samples the segment between two control points so that each sample stands for at most
+    this much of any check sphere's path; the zones are inflated by that much (docs/safety.md, "Between control
+    points"). Smaller: tighter, slower."""
 
     def __post_init__(self) -> None:
         owner = "GuardrailConfig"
@@ -185,6 +219,8 @@ class GuardrailConfig:
         _finite(owner, "table_z_m", self.table_z_m)
         _non_negative(owner, "table_margin_m", self.table_margin_m)
         _non_negative(owner, "plan_slack", self.plan_slack)
+        if _positive(owner, "swept_resolution_m", self.swept_resolution_m) < 1e-4:
+            raise ValueError(f"{owner}.swept_resolution_m must be >= 1e-4 m, got {self.swept_resolution_m!r}")
 
     def for_robot(self, robot) -> ArmGuardrails:
         """These limits applied to one Robot (raises ValueError when a joint vector has the wrong length)."""
@@ -232,6 +268,8 @@ class ArmGuardrails:
     """The tool point first (index 0), then the check spheres."""
     radii: np.ndarray  # [P]
     table_mask: np.ndarray  # [P] bool: the table clearance applies
+    lever: np.ndarray
+    """[J, P] bound on |d point / d q_j| over all configurations (robots/motion_bound.py): the swept checks."""
 
     ee_index = 0
 
@@ -258,7 +296,8 @@ class ArmGuardrails:
             max_velocity=joint_vector("max_joint_vel_rad_s", robot.max_velocity),
             max_acceleration=joint_vector("max_joint_acc_rad_s2", robot.max_acceleration),
             check_points=points, radii=np.array([p.radius for p in points]),
-            table_mask=np.array([p.table_check for p in points]))
+            table_mask=np.array([p.table_check for p in points]),
+            lever=robot_motion_bound(robot, points).lever)
 
 
 # --------------------------------------------------------------------------------------------- costs
@@ -384,6 +423,13 @@ class CEMConfig:
             return max(1, round(self.elite_fraction * self.num_samples))
         return self.num_elites
 
+    @classmethod
+    def for_samples(cls, num_samples: int, iterations: int, **kwargs) -> CEMConfig:
+        """K samples with an eighth of them as elites, at most 32 (the 32 of K=512 that the results were tuned
+        with): what `jepa-mpc eval` plans with for any K."""
+        return cls(num_samples=num_samples, iterations=iterations, num_elites=max(1, min(32, num_samples // 8)),
+                   **kwargs)
+
 
 @dataclasses.dataclass(frozen=True)
 class GradientConfig:
@@ -424,6 +470,15 @@ class MPCConfig:
     command_steps: int = 1
     """How many planned steps go to the safety filter (and on to the arm) per tick."""
     max_obs_age_s: float = 0.25
+    """An observation older than this is stale: hold."""
+    max_future_stamp_s: float = 0.05
+    """An observation stamped further in the future than this is a clock error: hold (it would never go stale)."""
+    detour: bool = True
+    """Pose goals: when a keep-out zone blocks the tool's straight path, plan to a via point around it
+    (planner/detour.py) instead of the goal, so the arm goes around instead of stopping at the zone."""
+    detour_clearance_m: float | None = None
+    """How far the via points keep the tool point from a zone; None: the largest check sphere of the hand (the tool's
+    link and below) plus 1 cm."""
     warm_start: bool = True
     device: str = "auto"
     """auto | cpu | cuda | cuda:N."""
@@ -447,7 +502,10 @@ class MPCConfig:
                 f"{owner}.command_steps must be <= horizon={self.horizon}, got {self.command_steps}"
             )
         _positive(owner, "max_obs_age_s", self.max_obs_age_s)
-        for name in ("warm_start", "compile", "cuda_graph"):
+        _non_negative(owner, "max_future_stamp_s", self.max_future_stamp_s)
+        if self.detour_clearance_m is not None:
+            _non_negative(owner, "detour_clearance_m", self.detour_clearance_m)
+        for name in ("warm_start", "compile", "cuda_graph", "detour"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{owner}.{name} must be true or false, got {getattr(self, name)!r}")
         if not isinstance(self.device, str) or not (
@@ -471,7 +529,8 @@ class SafetyConfig:
     max_obs_age_s: float = 0.25
     """A joint state older than this is stale: hold."""
     max_future_stamp_s: float = 0.05
-    """A joint state stamped further in the future than this is a clock error: hold."""
+    """A joint state stamped further in the future than this is a clock error: hold. The safety_filter and mpc
+    nodes reject frames, joint states and plans stamped further ahead too (planner/stamps.py)."""
     state_limit_tol_rad: float = 0.02
     """A measured joint this far outside the limits is still trusted (the hold clips it back in)."""
     max_tracking_error_rad: float = 0.2

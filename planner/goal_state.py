@@ -1,4 +1,4 @@
-"""The goal and warm-start state every receding-horizon planner keeps, shared by the Panda and box-action MPCs."""
+"""The goal and warm-start state the receding-horizon MPC keeps (goal latent or pose, the shifted previous plan)."""
 from __future__ import annotations
 
 import numpy as np

@@ -2,7 +2,9 @@
 config.
 
 Unknown names fail loudly and list the valid ones. Guardrails are intrinsic: every one is always built
-(those with nothing to check, e.g. no keep-out zones, are skipped), and config only sets their limits.
+(those with nothing to check, e.g. no keep-out zones, are skipped), and config only sets their limits. The
+Cartesian ones get the robot's motion bound (ArmGuardrails.lever), so they judge the whole segment between two
+control points, not just its ends (planner/swept.py).
 """
 
 from __future__ import annotations
@@ -87,13 +89,14 @@ def _tensor(kin: ArmKinematics, values: object) -> torch.Tensor:
 def _keep_out(g: GuardrailConfig, arm: ArmGuardrails, kin: ArmKinematics) -> Constraint | None:
     if not g.keep_out:
         return None
-    return KeepOut(ZoneSet(g.keep_out, kin.device, kin.dtype), _tensor(kin, arm.radii), g.plan_slack)
+    return KeepOut(ZoneSet(g.keep_out, kin.device, kin.dtype), _tensor(kin, arm.radii), g.plan_slack,
+                   lever=_tensor(kin, arm.lever))
 
 
 def _table(g: GuardrailConfig, arm: ArmGuardrails, kin: ArmKinematics) -> Constraint:
     index = torch.as_tensor(np.flatnonzero(arm.table_mask), device=kin.device)
     return TableClearance(g.table_z_m, g.table_margin_m, _tensor(kin, arm.radii[arm.table_mask]), index,
-                          g.plan_slack)
+                          g.plan_slack, lever=_tensor(kin, arm.lever))
 
 
 def _zone_speed(g: GuardrailConfig, arm: ArmGuardrails, kin: ArmKinematics) -> Constraint | None:
@@ -101,7 +104,7 @@ def _zone_speed(g: GuardrailConfig, arm: ArmGuardrails, kin: ArmKinematics) -> C
         return None
     zones = [ZoneSet([s.zone], kin.device, kin.dtype) for s in g.speed_zones]
     return ZoneSpeedLimit(zones, _tensor(kin, [s.max_speed_m_s for s in g.speed_zones]), arm.ee_index,
-                          g.plan_slack)
+                          g.plan_slack, lever=_tensor(kin, arm.lever), radii=_tensor(kin, arm.radii))
 
 
 GUARDRAILS: dict[str, GuardrailBuilder] = {
@@ -109,7 +112,8 @@ GUARDRAILS: dict[str, GuardrailBuilder] = {
     "joint_velocity": lambda g, a, k: JointVelocityLimit(_tensor(k, a.max_velocity), g.plan_slack),
     "joint_acceleration": lambda g, a, k: JointAccelerationLimit(_tensor(k, a.max_acceleration), g.plan_slack),
     "workspace": lambda g, a, k: WorkspaceBox(_tensor(k, g.workspace_lo), _tensor(k, g.workspace_hi), a.ee_index,
-                                              float(a.radii[a.ee_index]), g.plan_slack),
+                                              float(a.radii[a.ee_index]), g.plan_slack,
+                                              lever=_tensor(k, a.lever)),
     "keep_out": _keep_out,
     "table": _table,
     "zone_speed": _zone_speed,

@@ -17,6 +17,8 @@ import mujoco
 import numpy as np
 
 from jepa_mpc.planner.config import BoxZone, SafetyConfig, SphereZone, Zone
+from jepa_mpc.planner.segment_check import segment_samples
+from jepa_mpc.planner.stamps import StampStatus, stamp_age_status
 from jepa_mpc.robots import Robot, load_robot
 from jepa_mpc.robots.arm_control import integrate_targets
 
@@ -81,7 +83,28 @@ class SafetyReport:
         return f"{'HOLD' if self.hold else 'pass'} ({why}); sent {self.n_sent}/{self.n_proposed} points"
 
 
+_NOT_NUMBERS = (str, bytes, bool, np.bool_, complex, np.complexfloating)
+"""Values float() or NumPy would convert, but that are not real numbers: '1.0' is not a time, True is not an angle,
+and a complex value would lose its imaginary part (issue 20: strict inputs)."""
+
+
+def _not_numbers(value: object) -> bool:
+    """True when value is, or holds (in lists, tuples or arrays), anything but real numbers."""
+    if isinstance(value, _NOT_NUMBERS):
+        return True
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind == "O":
+            return any(_not_numbers(v) for v in value.flat)
+        return value.dtype.kind not in "iuf"
+    if isinstance(value, (list, tuple)):
+        return any(_not_numbers(v) for v in value)
+    return False
+
+
 def _as_float(value: object) -> float | None:
+    """A finite real number as a float, else None (text, bytes, bools and complex values are refused)."""
+    if _not_numbers(value):
+        return None
     try:
         out = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError, OverflowError):
@@ -90,6 +113,9 @@ def _as_float(value: object) -> float | None:
 
 
 def _as_array(value: object) -> np.ndarray | None:
+    """value as a float64 array when it holds only real numbers, else None (text, bytes, bools, complex refused)."""
+    if _not_numbers(value):
+        return None
     try:
         return np.array(value, dtype=np.float64)
     except (TypeError, ValueError, OverflowError):
@@ -123,7 +149,7 @@ class SafetyFilter:
         self.max_step = cfg.max_step_rad(limits.max_velocity)  # [J]
         dt = cfg.arm.control_period_s
         self.max_step_change = limits.max_acceleration * dt * dt  # [J]
-        self._points: list[tuple[bool, int, np.ndarray]] = []  # (is_site, id, offset)
+        bodies, offsets = [], []  # each check point as (body, offset in the body frame): one gather per call
         for p in limits.check_points:
             site = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_SITE, p.frame)
             body = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_BODY, p.frame)
@@ -131,12 +157,18 @@ class SafetyFilter:
                 raise ValueError(
                     f"check point {p.name!r}: no site or body named {p.frame!r} in the model"
                 )
-            self._points.append(
-                (site >= 0, site if site >= 0 else body, np.asarray(p.offset, dtype=np.float64))
-            )
+            offset = np.asarray(p.offset, dtype=np.float64)
+            if site >= 0:
+                rot = np.zeros(9)
+                mujoco.mju_quat2Mat(rot, self.model.site_quat[site])
+                body, offset = int(self.model.site_bodyid[site]), self.model.site_pos[site] + rot.reshape(3, 3) @ offset
+            bodies.append(body)
+            offsets.append(offset)
+        self._bodies, self._offsets = np.array(bodies), np.array(offsets)  # [P], [P, 3]
         self._radii = limits.radii
         self._table = limits.table_mask
         self._ee = limits.ee_index
+        self._lever = limits.lever  # [J, P] motion bound (robots/motion_bound.py): the swept checks
 
     # ------------------------------------------------------------------------------------ kinematics
 
@@ -145,35 +177,65 @@ class SafetyFilter:
         self._data.qpos[:] = self.model.qpos0
         self._data.qpos[self._qpos_adr] = q
         mujoco.mj_kinematics(self.model, self._data)
-        out = np.empty((len(self._points), 3))
-        for i, (is_site, idx, offset) in enumerate(self._points):
-            pos, mat = (
-                (self._data.site_xpos[idx], self._data.site_xmat[idx])
-                if is_site
-                else (self._data.xpos[idx], self._data.xmat[idx])
-            )
-            out[i] = pos + mat.reshape(3, 3) @ offset
+        mat = self._data.xmat[self._bodies].reshape(-1, 3, 3)
+        return self._data.xpos[self._bodies] + np.einsum("pij,pj->pi", mat, self._offsets)
+
+    def points_many(self, qs: np.ndarray) -> np.ndarray:
+        """points() for each row of qs [N, J] -> [N, P, 3]: mj_kinematics per row, one gather and one einsum for all
+        (a segment's samples; ~3x cheaper than N points() calls)."""
+        d, m = self._data, self.model
+        qpos = np.repeat(m.qpos0[None], len(qs), axis=0)
+        qpos[:, self._qpos_adr] = qs
+        xpos, xmat = np.empty((len(qs), m.nbody, 3)), np.empty((len(qs), m.nbody, 9))
+        for i in range(len(qs)):
+            d.qpos[:] = qpos[i]
+            mujoco.mj_kinematics(m, d)
+            xpos[i], xmat[i] = d.xpos, d.xmat
+        mat = xmat[:, self._bodies].reshape(len(qs), -1, 3, 3)
+        return xpos[:, self._bodies] + np.einsum("npij,pj->npi", mat, self._offsets)
+
+    def violations(self, pts: np.ndarray, extra: np.ndarray | None = None) -> list[SafetyReason]:
+        """Keep-out, table and workspace for check points pts [..., P, 3], each needing `extra` [P] metres more
+        clearance than its radius (0 at control points; the sample inflation on a segment)."""
+        g, out = self.cfg.guardrails, []
+        need = self._radii if extra is None else self._radii + extra  # [P]
+        ee, r_ee = pts[..., self._ee, :], need[self._ee]
+        if np.any(ee < np.asarray(g.workspace_lo) + r_ee) or np.any(ee > np.asarray(g.workspace_hi) - r_ee):
+            out.append(SafetyReason.WORKSPACE_EXIT)
+        if any(np.any(_zone_sdf(z, pts) < need) for z in g.keep_out):
+            out.append(SafetyReason.KEEP_OUT)
+        if np.any((pts[..., 2] < g.table_z_m + g.table_margin_m + need) & self._table):
+            out.append(SafetyReason.TABLE)
         return out
 
-    def violations(self, pts: np.ndarray, prev_pts: np.ndarray) -> list[SafetyReason]:
-        """Cartesian guardrails for a step prev_pts -> pts (both [P, 3])."""
-        g, out = self.cfg.guardrails, []
-        ee, r_ee = pts[self._ee], self._radii[self._ee]
-        if np.any(ee < np.asarray(g.workspace_lo) + r_ee) or np.any(
-            ee > np.asarray(g.workspace_hi) - r_ee
-        ):
-            out.append(SafetyReason.WORKSPACE_EXIT)
-        if any(np.any(_zone_sdf(z, pts) < self._radii) for z in g.keep_out):
-            out.append(SafetyReason.KEEP_OUT)
-        if np.any((pts[:, 2] < g.table_z_m + g.table_margin_m + self._radii) & self._table):
-            out.append(SafetyReason.TABLE)
-        speed = float(np.linalg.norm(ee - prev_pts[self._ee])) / self.cfg.arm.control_period_s
+    def segment_violations(
+        self, q_a: np.ndarray, q_b: np.ndarray, pts_a: np.ndarray, pts_b: np.ndarray
+    ) -> tuple[list[SafetyReason], float]:
+        """Every Cartesian guardrail along the segment q_a -> q_b (what the controller interpolates), ends included.
+
+        Keep-out, table and workspace: at q_b exactly, and at the segment's samples with their inflation
+        (planner/segment_check.py), which covers every point in between. Speed zones: each check sphere whose
+        swept segment may touch a zone (an end, or a sample within its inflation, closer than its radius) must
+        have a path-length bound / period within the zone's limit; that bounds its speed at every instant.
+        Returns the reasons and the largest factor (<= 1) by which scaling the step q_b - q_a meets the speed
+        zones (the segment's sweep then shrinks, so the set of spheres concerned does not grow).
+        """
+        g = self.cfg.guardrails
+        out = self.violations(pts_b)
+        samples = segment_samples(q_a, q_b, self._lever, g.swept_resolution_m)
+        swept = self.points_many(samples.q)  # [N, P, 3]
+        out += [r for r in self.violations(swept, samples.inflation) if r not in out]
+        speed = samples.displacement / self.cfg.arm.control_period_s  # [P] bound on each sphere's speed
+        scale = 1.0
         for sz in g.speed_zones:
-            inside = _zone_sdf(sz.zone, np.stack([ee, prev_pts[self._ee]])) <= 0
-            if inside.any() and speed > sz.max_speed_m_s:
-                out.append(SafetyReason.ZONE_SPEED)
-                break
-        return out
+            near = (_zone_sdf(sz.zone, swept) < self._radii + samples.inflation).any(axis=0)  # [P]
+            near |= (_zone_sdf(sz.zone, np.stack([pts_a, pts_b])) < self._radii).any(axis=0)
+            fast = near & (speed > sz.max_speed_m_s)
+            if fast.any():
+                if SafetyReason.ZONE_SPEED not in out:
+                    out.append(SafetyReason.ZONE_SPEED)
+                scale = min(scale, float(np.min(sz.max_speed_m_s / speed[fast])))
+        return out, scale
 
     # ---------------------------------------------------------------------------------------- filter
 
@@ -240,6 +302,25 @@ class SafetyFilter:
             gripper=grip,
         )
 
+    def _hold_point(self, ref: np.ndarray, measured: np.ndarray) -> np.ndarray:
+        """Where a hold stands: the last command (ref), unless the controller's motion from the measured state to it
+        breaks a Cartesian guardrail (a lagging arm, a zone between); then the measured state (clipped)."""
+        if np.array_equal(ref, measured):
+            return ref
+        bad, _ = self.segment_violations(measured, ref, self.points(measured), self.points(ref))
+        return measured if bad else ref
+
+    def _motion(
+        self, t: int, prev: np.ndarray, cmd: np.ndarray, prev_pts: np.ndarray, pts: np.ndarray,
+        measured: np.ndarray, measured_pts: np.ndarray,
+    ) -> tuple[list[SafetyReason], float]:
+        """segment_violations of prev -> cmd, plus measured -> cmd for the first point (t == 0)."""
+        bad, scale = self.segment_violations(prev, cmd, prev_pts, pts)
+        if t == 0 and not np.array_equal(measured, prev):
+            more, _ = self.segment_violations(measured, cmd, measured_pts, pts)
+            bad += [r for r in more if r not in bad]
+        return bad, scale
+
     def _stop(self, reasons: list[SafetyReason], n: int) -> tuple[SafetyCommand, SafetyReport]:
         command = SafetyCommand(np.zeros((0, self.dof)), None, True)
         return command, SafetyReport(tuple(dict.fromkeys(reasons)), True, n, 0)
@@ -273,10 +354,10 @@ class SafetyFilter:
         tol = cfg.state_limit_tol_rad
         if np.any(q < self.lower - tol) or np.any(q > self.upper + tol):
             return self._stop([SafetyReason.STATE_OUT_OF_LIMITS], n)
-        stamp, now = _as_float(stamp_s), _as_float(now_s)
-        if stamp is None or now is None or stamp - now > cfg.max_future_stamp_s:
+        age = stamp_age_status(stamp_s, now_s, cfg.max_obs_age_s, cfg.max_future_stamp_s)
+        if age in (StampStatus.INVALID, StampStatus.FUTURE):
             return self._stop([SafetyReason.BAD_STAMP], n)
-        if now - stamp > cfg.max_obs_age_s:
+        if age is StampStatus.STALE:
             return self._stop([SafetyReason.STALE_STATE], n)
         ref = np.clip(q, self.lower, self.upper)
         if q_reference is not None:
@@ -292,6 +373,7 @@ class SafetyFilter:
                 ref = r
             else:
                 reasons.append(SafetyReason.REFERENCE_IGNORED)
+        hold_at = self._hold_point(ref, np.clip(q, self.lower, self.upper))
         dt = cfg.arm.control_period_s
         prev_step = None  # the last command's step [J], when its velocity is known and plausible
         if qd_reference is not None:
@@ -308,9 +390,9 @@ class SafetyFilter:
         if p is not None and p.ndim == 1:
             p = p[None]
         if p is None or p.ndim != 2 or p.shape[0] < 1 or p.shape[1] != self.dof:
-            return self._hold(ref, reasons + [SafetyReason.BAD_COMMAND_SHAPE], n)
+            return self._hold(hold_at, reasons + [SafetyReason.BAD_COMMAND_SHAPE], n)
         if not np.all(np.isfinite(p)):
-            return self._hold(ref, reasons + [SafetyReason.NON_FINITE_COMMAND], n)
+            return self._hold(hold_at, reasons + [SafetyReason.NON_FINITE_COMMAND], n)
         grip = None
         if gripper is not None:
             grip = _as_float(gripper)
@@ -318,7 +400,11 @@ class SafetyFilter:
                 reasons.append(SafetyReason.NON_FINITE_GRIPPER)
             else:
                 grip = min(max(grip, -1.0), 1.0)
-        # 3. Clamp each point into the limits and the per-step bound, then check it in Cartesian space.
+        # 3. Clamp each point into the limits and the per-step bound, then check the motion to it in Cartesian
+        # space: the segment from the previous point and, for the first point, also from the measured state (the
+        # controller starts from where the arm is).
+        measured = np.clip(q, self.lower, self.upper)
+        measured_pts = self.points(measured)
         prev, prev_pts, out = ref, self.points(ref), []
         for t, target in enumerate(p):
             clipped = np.clip(target, self.lower, self.upper)
@@ -336,21 +422,21 @@ class SafetyFilter:
                 step = limited
             cmd = np.clip(prev + step, self.lower, self.upper)
             pts = self.points(cmd)
-            bad = self.violations(pts, prev_pts)
-            # Too fast in a slow zone: halve the step (safety zones and joint limits outrank the
-            # acceleration bound, as the hold does).
+            bad, scale = self._motion(t, prev, cmd, prev_pts, pts, measured, measured_pts)
+            # Too fast in a slow zone: scale the step down to the zone's speed (then halve it, if the motion from
+            # the measured state still is too fast); safety zones and joint limits outrank the acceleration bound.
             for _ in range(cfg.speed_scale_attempts):
                 if bad != [SafetyReason.ZONE_SPEED]:
                     break
-                step = step * 0.5
+                step = step * (scale * (1.0 - 1e-9) if scale < 1.0 else 0.5)
                 cmd = np.clip(prev + step, self.lower, self.upper)
                 pts = self.points(cmd)
-                bad = self.violations(pts, prev_pts)
+                bad, scale = self._motion(t, prev, cmd, prev_pts, pts, measured, measured_pts)
                 reasons.append(SafetyReason.SCALED_FOR_ZONE_SPEED)
             if bad:
                 reasons.extend(bad)
                 if t == 0:
-                    return self._hold(ref, reasons, n)
+                    return self._hold(hold_at, reasons, n)
                 reasons.append(SafetyReason.TRUNCATED)
                 break
             out.append(cmd)

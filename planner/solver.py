@@ -1,7 +1,6 @@
 """The optimiser of an MPC (cem | gradient | hybrid) and, on a GPU, its CUDA-graph replay.
 
-One mixin for the Panda MPC (planner/mpc.py) and the box-action MPC (planner/box_mpc.py), so both choose,
-seed and run their solves the same way.
+The receding-horizon MPC (planner/mpc.py) mixes it in: it chooses, seeds and runs the solves.
 """
 
 from __future__ import annotations
@@ -18,6 +17,7 @@ from jepa_mpc.planner.cuda_graph import Check, GraphedCEM
 from jepa_mpc.planner.gradient import GradientOptimizer
 from jepa_mpc.planner.hybrid import HybridOptimizer
 from jepa_mpc.planner.objective import PlanProblem
+from jepa_mpc.planner.protocols import Solver
 from jepa_mpc.planner.types import PlanContext, PlanResult, PlanStatus
 
 logger = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ class SolverMixin:
 
     def _init_solver(self, problem: PlanProblem, cfg: MPCConfig) -> None:
         cem, grad = CEMOptimizer(cfg.cem), GradientOptimizer(cfg.gradient)
-        self.optimizer = {"cem": cem, "gradient": grad, "hybrid": HybridOptimizer(cem, grad)}[cfg.optimizer]
+        self.optimizer: Solver = {"cem": cem, "gradient": grad, "hybrid": HybridOptimizer(cem, grad)}[cfg.optimizer]
         self._generator = torch.Generator(device=problem.device).manual_seed(cfg.cem.seed or 0)
         # On a GPU the CEM solve is replayed as one CUDA graph (torch.compile's own graphs take precedence).
         use_graph = cfg.cuda_graph and cfg.optimizer == "cem" and problem.device.type == "cuda" and not cfg.compile
@@ -51,9 +51,11 @@ class SolverMixin:
         init_std: float | None,
         hold: torch.Tensor,
         deadline_s: float | None,
+        eager: bool = False,
     ) -> tuple[PlanResult, Check | None]:
-        """(result, final check of its plan when the graph already ran it, else None)."""
-        if self.graphed is not None:
+        """(result, final check of its plan when the graph already ran it, else None); `eager` skips the captured
+        graph (it replays the problem's own cost stack)."""
+        if self.graphed is not None and not eager:
             graphed = self.graphed.solve(ctx, init, init_std, hold, self._generator)
             if graphed is not None:  # None: its capture failed, solve eagerly
                 return graphed

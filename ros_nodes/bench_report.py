@@ -29,7 +29,9 @@ import time
 
 import numpy as np
 
-from jepa_mpc.models.shipped import SHIPPED_IMAGE_GOAL_PLANNING as TUNED
+from jepa_mpc.tasks import REACH
+
+IMAGE_PLANNING = REACH.planning_for("image")
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +57,9 @@ class BenchSettings:
     ros_samples: int | None  # CEM K of the mpc node; None: the YAML's value
 
 
-FULL = BenchSettings(plan_reps=50, samples=512, horizon=TUNED.horizon, iterations=3, grad_steps=20, refine_steps=5,
-                     encode_batch=256, repeats=50, train_steps=30, train_batch=64, ros_seconds=15.0, ros_samples=None)
+FULL = BenchSettings(plan_reps=50, samples=IMAGE_PLANNING.samples, horizon=IMAGE_PLANNING.horizon,
+                     iterations=IMAGE_PLANNING.iterations, grad_steps=20, refine_steps=5, encode_batch=256,
+                     repeats=50, train_steps=30, train_batch=64, ros_seconds=15.0, ros_samples=None)
 QUICK = BenchSettings(plan_reps=3, samples=64, horizon=10, iterations=3, grad_steps=3, refine_steps=2,
                       encode_batch=16, repeats=3, train_steps=3, train_batch=8, ros_seconds=3.0, ros_samples=32)
 

@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 
 from jepa_mpc.ros_nodes.graph import GRAPHS, NodeSpec, default_params
 
@@ -76,8 +77,9 @@ one while the executor and planning threads compute: measured on 2 cores, the fr
 
 def create_nodes(specs: tuple[NodeSpec, ...], context) -> list:
     """Instantiate each node class in `context` (their parameters come from the context's --params-file) and
-    bring lifecycle nodes to active, as a launch file's lifecycle manager would. Nodes sharing this process get
-    a short GIL switch interval (IN_PROCESS_SWITCH_INTERVAL_S)."""
+    bring lifecycle nodes with `autostart` (the default) to active, as a launch file's lifecycle manager would;
+    one with autostart false stays unconfigured for a lifecycle manager to drive through its ~/change_state
+    service. Nodes sharing this process get a short GIL switch interval (IN_PROCESS_SWITCH_INTERVAL_S)."""
     from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 
     sys.setswitchinterval(min(sys.getswitchinterval(), IN_PROCESS_SWITCH_INTERVAL_S))
@@ -93,7 +95,7 @@ def create_nodes(specs: tuple[NodeSpec, ...], context) -> list:
             except (NodeStartupError, ValueError) as exc:
                 raise NodeStartupError(f"node {spec.name} cannot start: {exc}") from None
             nodes.append(node)
-            if isinstance(node, LifecycleNode):
+            if isinstance(node, LifecycleNode) and getattr(getattr(node, "cfg", None), "autostart", True):
                 for transition in (node.trigger_configure, node.trigger_activate):
                     if transition() != TransitionCallbackReturn.SUCCESS:
                         raise NodeStartupError(f"node {spec.name} failed to {transition.__name__[8:]}; see its log")
@@ -108,38 +110,63 @@ def create_nodes(specs: tuple[NodeSpec, ...], context) -> list:
 
 def run_in_process(specs: tuple[NodeSpec, ...], params: pathlib.Path, duration_s: float = 0.0,
                    stop: threading.Event | None = None, extra_args: tuple[str, ...] = ()) -> int:
-    """Spin all nodes in one process until Ctrl-C, `stop` is set, or `duration_s` passes; then shut down cleanly.
-    `extra_args`: more rclpy arguments after the parameter file (e.g. robot_overrides)."""
+    """Spin all nodes in one process until Ctrl-C / SIGTERM, `stop` is set, or `duration_s` passes; then tear the
+    graph down in the safe order (teardown_graph). `extra_args`: more rclpy arguments after the parameter file.
+
+    While the nodes start, Ctrl-C keeps rclpy's meaning (the context shuts down, so a wait for /robot_description
+    ends) and the command returns 0. Once they run, SIGINT and SIGTERM only set `stop`: the context stays valid
+    until the planning threads have stopped, so no node publishes after its context is gone."""
     import rclpy
     from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+
+    from jepa_mpc.ros_nodes.robot_param import NodeStartupError
 
     context = rclpy.Context()
     rclpy.init(args=[*ros_args(params), *extra_args], context=context)
     stop = stop or threading.Event()
-    nodes = []
+    nodes, executor = [], None
     try:
-        nodes = create_nodes(specs, context)
+        try:
+            nodes = create_nodes(specs, context)
+        except (KeyboardInterrupt, ExternalShutdownException):
+            return 0  # stopped while starting: create_nodes took down what had started
+        except NodeStartupError:
+            if not context.ok():
+                return 0  # the wait for a robot description was cut short by Ctrl-C
+            raise
         executor = MultiThreadedExecutor(num_threads=4, context=context)
         for node in nodes:
             executor.add_node(node)
-        if duration_s > 0:
-            threading.Timer(duration_s, stop.set).start()
-        previous = signal.signal(signal.SIGTERM, lambda *_: stop.set()) if threading.current_thread() is \
-            threading.main_thread() else None
-        try:
-            while not stop.is_set() and context.ok():
-                executor.spin_once(timeout_sec=0.1)
-        except (KeyboardInterrupt, ExternalShutdownException):
-            pass
-        finally:
-            if previous is not None:
-                signal.signal(signal.SIGTERM, previous)
-            shutdown_executor(executor)
+        timer = threading.Timer(duration_s, stop.set) if duration_s > 0 else None
+        if timer is not None:
+            timer.daemon = True
+            timer.start()
+        with _signals_set(stop, (signal.SIGINT, signal.SIGTERM)):
+            try:
+                while not stop.is_set() and context.ok():
+                    executor.spin_once(timeout_sec=0.1)
+            except (KeyboardInterrupt, ExternalShutdownException):
+                pass
+        if timer is not None:
+            timer.cancel()
     finally:
-        for node in reversed(nodes):
-            node.destroy_node()
-        rclpy.try_shutdown(context=context)
+        teardown_graph(context, executor, nodes)
     return 0
+
+
+@contextlib.contextmanager
+def _signals_set(event: threading.Event, signals):
+    """Within the block, each of `signals` sets `event` instead of its usual action (main thread only: elsewhere
+    Python cannot install handlers, and the block changes nothing)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, lambda *_: event.set()) for sig in signals}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def shutdown_executor(executor, timeout_sec: float = 2.0) -> None:
@@ -194,21 +221,30 @@ def stop_node_processes(children: list[subprocess.Popen], timeout_s: float = 10.
 
 def run_per_process(specs: tuple[NodeSpec, ...], params: pathlib.Path, duration_s: float = 0.0,
                     extra_args: tuple[str, ...] = ()) -> int:
-    """One child process per node; forward Ctrl-C/SIGTERM and wait for all to exit."""
-    children = start_node_processes(specs, params, extra_args)
-    clean = False
-    try:
-        if duration_s > 0:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                children[0].wait(timeout=duration_s)
-        else:
-            for child in children:
-                child.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        clean = stop_node_processes(children)
+    """One child process per node, until all have exited, `duration_s` passed, or Ctrl-C / SIGTERM arrives (both
+    are handled: SIGTERM's default would end this process and leave the children running); then each child still
+    running gets SIGINT (stop_node_processes). 0 when all exited cleanly.
+
+    Ctrl-C in a terminal reaches the children too; they get CHILD_GRACE_S to stop on their own first, since a second
+    SIGINT while a node is shutting down interrupts its cleanup (a KeyboardInterrupt traceback)."""
+    stop = threading.Event()
+    with _signals_set(stop, (signal.SIGINT, signal.SIGTERM)):
+        children = start_node_processes(specs, params, extra_args)
+        try:
+            deadline = time.monotonic() + duration_s if duration_s > 0 else float("inf")
+            while not stop.is_set() and time.monotonic() < deadline and any(c.poll() is None for c in children):
+                stop.wait(0.1)
+            if stop.is_set():
+                grace_end = time.monotonic() + CHILD_GRACE_S
+                while time.monotonic() < grace_end and any(c.poll() is None for c in children):
+                    time.sleep(0.05)
+        finally:
+            clean = stop_node_processes(children)
     return 0 if clean else 1
+
+
+CHILD_GRACE_S = 3.0
+"""How long `run_per_process` lets node processes stop on their own after a signal before it sends them SIGINT."""
 
 
 def run(args: argparse.Namespace) -> int:

@@ -13,6 +13,8 @@ from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Header
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
+from jepa_mpc.planner.stamps import StampStatus, stamp_age_status
+
 SUPPORTED_ENCODINGS = {"rgb8": False, "bgr8": True}  # encoding -> channels reversed
 
 
@@ -22,6 +24,17 @@ class MessageError(ValueError):
 
 def stamp_to_s(stamp: Time) -> float:
     return stamp.sec + stamp.nanosec * 1e-9
+
+
+def checked_stamp_s(stamp: Time, now_s: float, max_future_s: float) -> float:
+    """The stamp in seconds; MessageError when it lies more than `max_future_s` ahead of `now_s` (a clock error:
+    such a message would never go stale) or is not finite (planner/stamps.py holds the rule)."""
+    t = stamp_to_s(stamp)
+    status = stamp_age_status(t, now_s, math.inf, max_future_s)
+    if status is not StampStatus.FRESH:
+        raise MessageError(f"stamp {t:.3f} s is {status.value}: {t - now_s:+.3f} s from now "
+                           f"(at most {max_future_s} s ahead)")
+    return t
 
 
 def s_to_stamp(t: float) -> Time:
@@ -43,8 +56,9 @@ def rgb_to_image_msg(rgb: np.ndarray, stamp: Time, frame_id: str) -> Image:
     return msg
 
 
-def image_msg_to_rgb(msg: Image, expected_hw: tuple[int, int] | None = None) -> np.ndarray:
-    """sensor_msgs/Image (rgb8 or bgr8) -> uint8 [H, W, 3] RGB; raise MessageError on anything else."""
+def check_image_msg(msg: Image, expected_hw: tuple[int, int] | None = None) -> None:
+    """Raise MessageError unless `msg` is a usable rgb8/bgr8 frame (of `expected_hw` when given). The one image
+    check: the mpc node converts what passes, the safety filter node counts only what passes as a live camera."""
     if msg.encoding not in SUPPORTED_ENCODINGS:
         raise MessageError(f"image encoding {msg.encoding!r} not supported (use one of {sorted(SUPPORTED_ENCODINGS)})")
     if msg.height == 0 or msg.width == 0 or msg.step < msg.width * 3:
@@ -53,6 +67,11 @@ def image_msg_to_rgb(msg: Image, expected_hw: tuple[int, int] | None = None) -> 
         raise MessageError(f"image data has {len(msg.data)} bytes, expected step*height = {msg.step * msg.height}")
     if expected_hw is not None and (msg.height, msg.width) != tuple(expected_hw):
         raise MessageError(f"image is {msg.height}x{msg.width}, the model expects {expected_hw[0]}x{expected_hw[1]}")
+
+
+def image_msg_to_rgb(msg: Image, expected_hw: tuple[int, int] | None = None) -> np.ndarray:
+    """sensor_msgs/Image (rgb8 or bgr8) -> uint8 [H, W, 3] RGB; raise MessageError on anything else."""
+    check_image_msg(msg, expected_hw)
     rows = np.frombuffer(bytes(msg.data), dtype=np.uint8).reshape(msg.height, msg.step)
     rgb = rows[:, : msg.width * 3].reshape(msg.height, msg.width, 3)
     return np.array(rgb[..., ::-1] if SUPPORTED_ENCODINGS[msg.encoding] else rgb)  # writable copy

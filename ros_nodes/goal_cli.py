@@ -36,6 +36,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the mpc node")
 
 
+def _wait_for_ack(publisher, timeout_s: float) -> None:
+    """Block until every matched subscriber has the message (reliable QoS), so it is not lost when this short-lived
+    node is destroyed right after; a subscriber that the publisher has matched may not have matched it back yet."""
+    from rclpy.duration import Duration
+
+    if not publisher.wait_for_all_acked(Duration(seconds=timeout_s)):
+        raise SystemExit(f"the goal on {publisher.topic_name} was not acknowledged within {timeout_s} s")
+
+
 def _wait_for_subscriber(node, publisher, timeout_s: float) -> bool:
     import rclpy
 
@@ -110,10 +119,11 @@ def run(args: argparse.Namespace) -> int:
             if not _wait_for_subscriber(node, joints_pub, args.timeout):
                 raise SystemExit(f"nobody subscribes to {joints_pub.topic_name} (is the mpc node running?)")
             joints_pub.publish(joint_state_msg(joint_names, args.joints, [0.0] * len(args.joints), stamp))
+            _wait_for_ack(joints_pub, args.timeout)
         if not _wait_for_subscriber(node, pub, args.timeout):
             raise SystemExit(f"nobody subscribes to {pub.topic_name} (is the mpc node running?)")
         pub.publish(msg)
-        rclpy.spin_once(node, timeout_sec=0.2)  # let the message go out before the node is destroyed
+        _wait_for_ack(pub, args.timeout)
         print(f"sent {args.kind} goal on {pub.topic_name}")
         return 0
     finally:

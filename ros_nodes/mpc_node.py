@@ -36,11 +36,12 @@ from sensor_msgs.msg import Image, JointState
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
-from jepa_mpc.models.shipped import SHIPPED_IMAGE_GOAL_PLANNING as TUNED
+from jepa_mpc.planner.config import SafetyConfig
 from jepa_mpc.planner.kinematic_model import NullWorldModel
 from jepa_mpc.robots.arm_control import integrate_targets
 from jepa_mpc.ros_nodes.conversions import (
     MessageError,
+    checked_stamp_s,
     diagnostics_msg,
     image_msg_to_rgb,
     joint_state_to_arrays,
@@ -61,7 +62,11 @@ from jepa_mpc.ros_nodes.robot_param import (
     is_embedded_panda,
     resolve_robot,
 )
+from jepa_mpc.ros_nodes.ros_logging import bridge_python_logs
+from jepa_mpc.tasks import REACH
 
+IMAGE_PLANNING, POSE_PLANNING = REACH.planning_for("image"), REACH.planning_for("pose")
+"""The defaults below start from the Reach task's tuned settings (jepa_mpc/tasks/reach.py)."""
 NO_CHECKPOINT = "none"
 """`checkpoint: none`: no world model; pose goals through the arm's known kinematics only."""
 
@@ -70,6 +75,8 @@ NO_CHECKPOINT = "none"
 class MpcNodeConfig:
     """Parameters of the MPC node; `to_planner_configs()` turns them into planner.config objects."""
 
+    autostart: bool = param(True, "configure and activate at start-up (bringup, demo, ros2 run); false: wait in "
+                            "unconfigured for a lifecycle manager's transitions on ~/change_state", read_only=True)
     robot_description: str = param("panda", ROBOT_HELP, read_only=True)
     robot_description_timeout_s: float = param(30.0, TIMEOUT_HELP, read_only=True)
     checkpoint: str = param("", "world-model checkpoint; empty: the shipped one (the embedded Panda's); none: pose "
@@ -80,22 +87,22 @@ class MpcNodeConfig:
     cuda_graph: bool = param(True, "on cuda, replay each CEM solve as one captured CUDA graph (ignored on cpu)",
                              read_only=True)
     optimizer: str = param("cem", "cem | gradient | hybrid")
-    horizon: int = param(TUNED.horizon, "planned steps H")
-    num_samples: int = param(512, "CEM samples K")
-    iterations: int = param(3, "CEM iterations")
+    horizon: int = param(IMAGE_PLANNING.horizon, "planned steps H")
+    num_samples: int = param(IMAGE_PLANNING.samples, "CEM samples K")
+    iterations: int = param(IMAGE_PLANNING.iterations, "CEM iterations")
     num_elites: int = param(32, "CEM elites")
     gradient_steps: int = param(20, "Adam steps (gradient, hybrid)")
     plan_budget_s: float = param(0.0, "anytime deadline per plan; 0: none")
     goal_energy_weight: float = param(1.0, "weight of ||z_H - z_goal||")
     pose_weight: float = param(1.0, "weight of the EE-to-goal-pose distance")
-    action_magnitude_weight: float = param(0.01, "weight of |a|^2 (pose goals)")
+    action_magnitude_weight: float = param(POSE_PLANNING.action_weight, "weight of |a|^2 (pose goals)")
     image_action_magnitude_weight: float = param(
-        TUNED.action_weight, "weight of |a|^2 (image goals: the latent energy is flat near the goal, so prefer "
-        "stillness there)")
+        IMAGE_PLANNING.action_weight, "weight of |a|^2 (image goals: the latent energy is flat near the goal, so "
+        "prefer stillness there)")
     action_rate_weight: float = param(0.01, "weight of |a_t - a_{t-1}|^2")
     goal_norm: str = param("l2", "l1 | l2 latent distance")
-    image_goal_mode: str = param(TUNED.goal_mode, "latent energy on the last predicted step (terminal), the horizon "
-                                 "mean (trajectory), both, or the closest step (closest)")
+    image_goal_mode: str = param(IMAGE_PLANNING.goal_mode, "latent energy on the last predicted step (terminal), "
+                                 "the horizon mean (trajectory), both, or the closest step (closest)")
     control_period_s: float = param(0.1, "planning period", read_only=True)
     max_step_rad: float = param(0.05, "joint change per action unit",
                                                                        read_only=True)
@@ -161,6 +168,8 @@ class MpcNode(LifecycleNode):
 
     def __init__(self, name: str = "mpc", **kwargs) -> None:
         super().__init__(name, **kwargs)
+        self._stop = threading.Event()
+        self.context.on_shutdown(self._stop.set)  # the planning thread ends with the context
         self.cfg: MpcNodeConfig = declare_config(self, MpcNodeConfig)
         self._pending_cfg: MpcNodeConfig | None = None
         self.add_on_set_parameters_callback(validating_callback(self, MpcNodeConfig, on_valid=self._queue_cfg))
@@ -174,7 +183,6 @@ class MpcNode(LifecycleNode):
         self._goal_joints: tuple[np.ndarray, float] | None = None  # latest /goal_joint_states (positions, stamp)
         self.proprio_dim = 0  # set by configure: > 0 when the checkpoint's encoder reads joint positions
         self._goal_version = 0
-        self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.planners: dict | None = None
         self.robot = None  # set by configure, from robot_description
@@ -195,6 +203,9 @@ class MpcNode(LifecycleNode):
         self.create_subscription(PoseStamped, "/goal_pose", self._on_goal_pose, 10)
         self.create_service(Trigger, "~/capture_goal", self._on_capture_goal)
         self.create_service(Trigger, "~/clear_goal", self._on_clear_goal)
+        # last, once nothing here can fail: the planner's and models' Python log lines go to this node's ROS logger
+        # (/rosout) until destroy_node
+        self._log_bridge = bridge_python_logs(self, ("jepa_mpc.planner", "jepa_mpc.models"))
 
     def now_s(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
@@ -221,7 +232,7 @@ class MpcNode(LifecycleNode):
 
     def on_activate(self, state) -> TransitionCallbackReturn:
         self._stop.clear()
-        self._thread = threading.Thread(target=self._plan_loop, name="mpc_planner", daemon=True)
+        self._thread = threading.Thread(target=self._run_planner, name="mpc_planner", daemon=True)
         self._thread.start()
         return super().on_activate(state)
 
@@ -241,11 +252,28 @@ class MpcNode(LifecycleNode):
         self._stop_thread()
         return TransitionCallbackReturn.SUCCESS
 
+    def _run_planner(self) -> None:
+        """The planning thread: _plan_loop until stopped. Ctrl-C shuts the context down from the signal handler,
+        possibly mid-tick; the publish that then fails ends the thread quietly instead of with a traceback."""
+        try:
+            self._plan_loop()
+        except Exception:
+            if self.context.ok() and not self._stop.is_set():
+                raise
+
     def _stop_thread(self) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5.0)
             self._thread = None
+
+    def destroy_node(self) -> None:
+        """Stop planning and the log bridge before the node's handles go: a planning thread that outlives the node
+        publishes on destroyed handles, and one still inside torch at interpreter exit aborts the process (134)."""
+        self._stop_thread()
+        if getattr(self, "_log_bridge", None) is not None:  # absent when __init__ failed before opening it
+            self._log_bridge.close()
+        super().destroy_node()
 
     def _world_model(self, cfg: MpcNodeConfig):
         """(world model, proprio_dim, why image goals are refused or '', what it is) for this arm."""
@@ -322,14 +350,22 @@ class MpcNode(LifecycleNode):
                                                      "goal": "image"})
         return message
 
+    def _stamp(self, msg) -> float:
+        """The message's stamp in seconds; MessageError when it is further ahead of the clock than the safety
+        filter's max_future_stamp_s (such an observation would never go stale)."""
+        planners = self.planners
+        ahead = (planners["pose"].safety.cfg if planners else SafetyConfig).max_future_stamp_s
+        return checked_stamp_s(msg.header.stamp, self.now_s(), ahead)
+
     def _on_image(self, msg: Image) -> None:
         try:
             rgb = image_msg_to_rgb(msg, self._expected_hw())
+            stamp = self._stamp(msg)
         except MessageError as exc:
             self._reject("camera frame", exc)
             return
         with self._lock:
-            self._frame = (rgb, stamp_to_s(msg.header.stamp))
+            self._frame = (rgb, stamp)
 
     def _on_joint_state(self, msg: JointState) -> None:
         robot = self.robot
@@ -337,6 +373,7 @@ class MpcNode(LifecycleNode):
             return
         try:
             q, _ = joint_state_to_arrays(msg, self.joint_names)
+            stamp = self._stamp(msg)
         except MessageError as exc:
             self._reject("joint state", exc)
             return
@@ -348,7 +385,7 @@ class MpcNode(LifecycleNode):
             if self.proprio_dim:  # only a proprioceptive checkpoint needs the extra joints
                 self._reject("joint state for proprioception", exc)
         with self._lock:
-            self._joints = (robot.from_driver(q), stamp_to_s(msg.header.stamp))
+            self._joints = (robot.from_driver(q), stamp)
             self._proprio = proprio
 
     def _on_command(self, msg: JointTrajectory) -> None:
@@ -532,8 +569,9 @@ class MpcNode(LifecycleNode):
 
 
 def main(args=None) -> None:
-    """`ros2 run jepa_mpc jepa_mpc_mpc`: configures and activates itself, then spins. Exits with status 1 when it
-    cannot start (bad parameters, a robot description that does not load); the log line says why."""
+    """`ros2 run jepa_mpc jepa_mpc_mpc`: configures and activates itself (autostart, the default; else it waits in
+    unconfigured for a lifecycle manager), then spins. Exits with status 1 when it cannot start (bad parameters, a
+    robot description that does not load); the log line says why."""
     from rclpy.executors import MultiThreadedExecutor
 
     rclpy.init(args=args)
@@ -549,12 +587,13 @@ def main(args=None) -> None:
     executor = MultiThreadedExecutor()
     executor.add_node(node)
     try:
-        if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:  # stopped or failed while configuring
-            if not node.context.ok():
-                return
-            node.get_logger().fatal("cannot start: configure failed (see above)")
-            raise SystemExit(1)
-        node.trigger_activate()
+        if node.cfg.autostart:
+            if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:  # stopped or failed while configuring
+                if not node.context.ok():
+                    return
+                node.get_logger().fatal("cannot start: configure failed (see above)")
+                raise SystemExit(1)
+            node.trigger_activate()
         executor.spin()
     except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
         pass

@@ -1,4 +1,6 @@
-"""`jepa-mpc record`: write the graph's topics to a rosbag2-compatible MCAP file (no `ros2 bag` needed).
+"""`jepa-mpc record`: write the graph's topics to a rosbag2 bag directory (`--out DIR`: DIR/metadata.yaml +
+DIR/DIR_0.mcap, ros_nodes/rosbag2_dir.py) or a single rosbag2-style MCAP file (`--out FILE.mcap`); no `ros2 bag`
+needed.
 
 The file is what rosbag2's MCAP storage plugin writes: profile `ros2`, one Schema per message type with encoding
 `ros2msg` (the type's .msg text plus its dependencies, concatenated exactly as rosbag2 does), one Channel per topic
@@ -181,6 +183,8 @@ class TopicStats:
     messages: int = 0
     bytes: int = 0
     lost: int = 0
+    offered_qos: tuple = ()  # the publishers' QoS as rosbag2 YAML entries (qos_to_dict)
+    type_hash: str = ""
 
 
 class McapBagWriter:
@@ -211,6 +215,7 @@ class McapBagWriter:
         self._channels: dict[str, int] = {}
         self._sequence: dict[str, int] = {}
         self.topics: dict[str, TopicStats] = {}
+        self.start_ns, self.end_ns = 0, 0  # first and last log time written
         self.closed = False
 
     def add_topic(self, topic: str, type_name: str, offered_qos=(), type_hash: str = "") -> None:
@@ -231,7 +236,8 @@ class McapBagWriter:
             self._channels[topic] = self._writer.register_channel(topic, MESSAGE_ENCODING, self._schemas[type_name],
                                                                   metadata)
             self._sequence[topic] = 0
-            self.topics[topic] = TopicStats(type_name)
+            self.topics[topic] = TopicStats(type_name, offered_qos=tuple(qos_to_dict(q) for q in offered_qos),
+                                            type_hash=type_hash)
 
     def write(self, topic: str, data: bytes, log_time_ns: int, publish_time_ns: int | None = None) -> None:
         """Append one CDR-serialized message of a registered topic."""
@@ -242,6 +248,9 @@ class McapBagWriter:
             self._writer.add_message(self._channels[topic], log_time=int(log_time_ns), data=data,
                                      publish_time=int(publish_time_ns or log_time_ns),
                                      sequence=self._sequence[topic])
+            if not self.message_count:
+                self.start_ns = self.end_ns = int(log_time_ns)
+            self.start_ns, self.end_ns = min(self.start_ns, int(log_time_ns)), max(self.end_ns, int(log_time_ns))
             stats = self.topics[topic]
             stats.messages += 1
             stats.bytes += len(data)
@@ -356,9 +365,13 @@ def record(out: str | os.PathLike, topics=DEFAULT_TOPICS, duration_s: float = 0.
            status_period_s: float = 0.0, ros_args: list[str] | None = None) -> dict:
     """Record until `stop` is set, `duration_s` passes (0: no limit) or ROS shuts down; always finalize the file.
 
-    Returns a summary: path, duration_s, messages, lost, per-topic counts, never_published."""
+    `out`: a bag directory, or a single file when it ends in .mcap. Returns a summary: path, duration_s, messages,
+    lost, per-topic counts, never_published."""
+    from jepa_mpc.ros_nodes.rosbag2_dir import Rosbag2DirWriter, is_directory_target
+
     stop = stop or threading.Event()
-    writer = McapBagWriter(out, compression=compression, overwrite=overwrite)
+    writer_cls = Rosbag2DirWriter if is_directory_target(out) else McapBagWriter
+    writer = writer_cls(out, compression=compression, overwrite=overwrite)
     context = rclpy.Context()
     node = None
     start = time.monotonic()
@@ -415,7 +428,8 @@ def end_status() -> None:
 # ------------------------------------------------------------------------------------------------- CLI
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", "-o", type=pathlib.Path, required=True,
-                        help="output .mcap file (written as OUT.partial, renamed when finalized)")
+                        help="output rosbag2 bag directory (metadata.yaml + MCAP), or a single FILE.mcap; written "
+                             "as OUT.partial, renamed when finalized")
     parser.add_argument("--topics", default=",".join(DEFAULT_TOPICS),
                         help="comma-separated topics; each is subscribed once a publisher appears "
                              "(default: the design's topic table)")

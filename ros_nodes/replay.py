@@ -1,7 +1,8 @@
-"""`jepa-mpc replay FILE.mcap`: publish a recorded bag with its original timing, so the mpc and safety_filter
+"""`jepa-mpc replay BAG`: publish a recorded bag with its original timing, so the mpc and safety_filter
 nodes run from a bag instead of the simulator (or a real arm).
 
-Reads any rosbag2 MCAP file with CDR messages (from `jepa-mpc record` or `ros2 bag record -s mcap`). The bag is
+Reads a rosbag2 bag directory (metadata.yaml + one MCAP file; ros_nodes/rosbag2_dir.py) or a single rosbag2 MCAP
+file with CDR messages (from `jepa-mpc record`, `ros2 bag record -s mcap` or `rosbags`). The bag is
 checked before anything is published: a truncated file (no MCAP footer or summary), a corrupt chunk (CRC) or a
 file that is not a ROS 2 bag stops the replay with a BagError naming the file and the problem. Each topic is
 published with the QoS its publishers offered when it was recorded (sensor data stays best-effort, latched goals
@@ -81,6 +82,10 @@ class Bag:
         from mcap.reader import make_reader
 
         self.path = pathlib.Path(path)
+        if self.path.is_dir():  # a rosbag2 bag directory: play its MCAP file
+            from jepa_mpc.ros_nodes.rosbag2_dir import bag_file
+
+            self.path = bag_file(self.path)
         if not self.path.is_file():
             partial = self.path.with_name(self.path.name + PARTIAL_SUFFIX)
             hint = f" ({partial.name} exists: the recorder was killed before finalizing it)" if partial.exists() else ""
@@ -326,7 +331,8 @@ class ReplayNode(Node):
 
 # ------------------------------------------------------------------------------------------------- CLI
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("bag", type=pathlib.Path, help="the .mcap file (from `jepa-mpc record` or rosbag2)")
+    parser.add_argument("bag", type=pathlib.Path, help="a rosbag2 bag directory or .mcap file (from `jepa-mpc "
+                        "record`, `ros2 bag record -s mcap` or rosbags)")
     parser.add_argument("--rate", type=float, default=1.0, help="playback speed factor (2: twice as fast)")
     parser.add_argument("--topics", default="",
                         help="comma-separated topics to publish (default: all). To feed live mpc/safety_filter "

@@ -3,8 +3,11 @@
 Each control period it takes the latest /planned_trajectory, runs planner.safety.SafetyFilter with the measured
 joint state (clamp or hold), and publishes to the controller topic (ros2_control JointTrajectoryController).
 Watchdog: if joint states or camera frames go stale, or the plan is older than max_plan_age_s, it commands a
-hold at the last safe target, within two control periods. ~/estop latches a hold until ~/reset. Every tick's
-decision and its reasons go to /diagnostics. It trusts neither the model nor the optimiser.
+hold at the last safe target, within two control periods. Only a frame the mpc node would accept (the same
+conversions.check_image_msg) keeps the camera alive, and a stamp further ahead than the filter's
+max_future_stamp_s is invalid (rejected on arrival, never fresh in the watchdog: planner/stamps.py).
+~/estop latches a hold until ~/reset. Every tick's decision and its reasons go to /diagnostics.
+It trusts neither the model nor the optimiser.
 
 The arm is the `robot_description` parameter (ros_nodes/robot_param.py; empty: the /robot_description topic).
 Joint states, plans and commands are in the driver's convention; the filter checks in the description's
@@ -26,13 +29,15 @@ from trajectory_msgs.msg import JointTrajectory
 
 from jepa_mpc.planner.config import SafetyConfig
 from jepa_mpc.planner.safety import SafetyFilter
+from jepa_mpc.planner.stamps import StampStatus, stamp_age_status
 from jepa_mpc.robots.arm_control import ArmControlConfig
 from jepa_mpc.ros_nodes.conversions import (
     MessageError,
+    check_image_msg,
+    checked_stamp_s,
     diagnostics_msg,
     joint_state_to_arrays,
     s_to_stamp,
-    stamp_to_s,
     trajectory_msg,
     trajectory_to_array,
 )
@@ -136,27 +141,39 @@ class SafetyFilterNode(Node):
         self.get_logger().warning(f"rejected {what}: {exc}", throttle_duration_sec=1.0)
         self._publish_diag(DiagnosticStatus.WARN, f"rejected {what}: {exc}")
 
+    def _stamp(self, msg) -> float:
+        """The message's stamp in seconds; MessageError when it is further ahead of the clock than allowed."""
+        return checked_stamp_s(msg.header.stamp, self.now_s(), self.filter.cfg.max_future_stamp_s)
+
     def _on_joint_state(self, msg: JointState) -> None:
         try:
             q, _ = joint_state_to_arrays(msg, self.joint_names)
+            stamp = self._stamp(msg)
         except MessageError as exc:
             self._reject("joint state", exc)
             return
         with self._lock:
-            self._q, self._q_stamp = self.robot.from_driver(q), stamp_to_s(msg.header.stamp)
+            self._q, self._q_stamp = self.robot.from_driver(q), stamp
 
     def _on_image(self, msg: Image) -> None:
-        with self._lock:  # only the stamp matters here: the watchdog asks "is the camera alive?"
-            self._image_stamp = stamp_to_s(msg.header.stamp)
+        try:  # the watchdog asks "is the camera alive?": only a frame the mpc node could use says yes
+            check_image_msg(msg)
+            stamp = self._stamp(msg)
+        except MessageError as exc:
+            self._reject("camera frame", exc)
+            return
+        with self._lock:
+            self._image_stamp = stamp
 
     def _on_plan(self, msg: JointTrajectory) -> None:
         try:
             positions, _ = trajectory_to_array(msg, self.joint_names)
+            stamp = self._stamp(msg)
         except MessageError as exc:
             self._reject("plan", exc)
             return
         with self._lock:
-            self._plan, self._plan_stamp = self.robot.from_driver(positions), stamp_to_s(msg.header.stamp)
+            self._plan, self._plan_stamp = self.robot.from_driver(positions), stamp
 
     def _on_estop(self, request, response):
         self.estopped = True
@@ -176,12 +193,18 @@ class SafetyFilterNode(Node):
         """Why the arm must hold regardless of the plan, or None."""
         if self.estopped:
             return "estop"
-        if now - self._q_stamp > self.cfg.max_joint_state_age_s:
-            return "joint_states_stale"
-        if self.cfg.max_image_age_s > 0 and now - self._image_stamp > self.cfg.max_image_age_s:
-            return "camera_stale"
-        if self._plan is None or now - self._plan_stamp > self.cfg.max_plan_age_s:
-            return "plan_stale"
+        ahead = self.filter.cfg.max_future_stamp_s
+        checks = (("joint_states", self._q_stamp, self.cfg.max_joint_state_age_s),
+                  ("camera", self._image_stamp, self.cfg.max_image_age_s),
+                  ("plan", self._plan_stamp if self._plan is not None else -math.inf, self.cfg.max_plan_age_s))
+        for what, stamp, max_age in checks:
+            if what == "camera" and max_age == 0:
+                continue  # camera watchdog disabled
+            status = stamp_age_status(stamp, now, max_age, ahead)
+            if status is StampStatus.FUTURE:
+                return f"{what}_future_stamp"
+            if status is not StampStatus.FRESH:
+                return f"{what}_stale"  # stale, or never received (-inf)
         return None
 
     def _tick(self) -> None:

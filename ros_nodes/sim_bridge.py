@@ -56,10 +56,15 @@ from jepa_mpc.ros_nodes.robot_param import (  # noqa: E402
     is_embedded_panda,
     resolve_robot,
 )
+from jepa_mpc.ros_nodes.ros_logging import bridge_python_logs  # noqa: E402
 from jepa_mpc.sim.trajectory_follower import TrajectoryFollower  # noqa: E402
 
 LATCHED = QoSProfile(depth=1, durability=QoSDurabilityPolicy.TRANSIENT_LOCAL,
                      reliability=QoSReliabilityPolicy.RELIABLE)
+JOINT_STATES_QOS = QoSProfile(depth=10, reliability=QoSReliabilityPolicy.RELIABLE,
+                              durability=QoSDurabilityPolicy.VOLATILE)
+"""/joint_states as ros2_control's joint_state_broadcaster publishes it: reliable, so reliable subscribers
+(robot_state_publisher, rviz) receive it; best-effort subscribers (the mpc and safety_filter nodes) match it too."""
 TASKS = ("reach", "push")
 
 
@@ -121,6 +126,7 @@ class SimBridgeNode(Node):
 
     def __init__(self, name: str = "sim_bridge", **kwargs) -> None:
         super().__init__(name, **kwargs)
+        self._log_bridge = bridge_python_logs(self, ("jepa_mpc.sim",))  # the simulator's Python logs -> /rosout
         self._thread: threading.Thread | None = None
         try:
             self._start()
@@ -144,7 +150,7 @@ class SimBridgeNode(Node):
         self.follower: TrajectoryFollower | None = None
         self.rejected_commands = 0
         self.ticks = 0
-        self.pub_joints = self.create_publisher(JointState, "/joint_states", qos_profile_sensor_data)
+        self.pub_joints = self.create_publisher(JointState, "/joint_states", JOINT_STATES_QOS)
         self.pub_image = self.create_publisher(Image, "/camera/image_raw", qos_profile_sensor_data)
         self.pub_info = self.create_publisher(CameraInfo, "/camera/camera_info", qos_profile_sensor_data)
         self.pub_goal_image = self.create_publisher(Image, "/sim/goal_image", LATCHED)
@@ -155,6 +161,7 @@ class SimBridgeNode(Node):
         self.create_subscription(Float64MultiArray, self.cfg.forward_topic, self._on_forward, 10)
         self.create_service(Trigger, "~/reset", self._on_reset)
         self._stop = threading.Event()
+        self.context.on_shutdown(self._stop.set)  # the simulation thread ends with the context
         self._reset_requested = threading.Event()
         self._reset_done = threading.Event()
         self._ready = threading.Event()
@@ -215,6 +222,11 @@ class SimBridgeNode(Node):
                 if delay < -period:  # fell behind by more than a tick: don't try to catch up in a burst
                     deadline = time.monotonic()
                 self._stop.wait(max(0.0, delay))
+        except Exception:
+            # Ctrl-C shuts the context down from rclpy's signal handler, possibly mid-tick: the publish that then
+            # fails ends the thread quietly; anything else while running is a bug and is raised
+            if self.context.ok() and not self._stop.is_set():
+                raise
         finally:
             self.env.close()
 
@@ -302,6 +314,7 @@ class SimBridgeNode(Node):
         if self._thread is not None:
             self._stop.set()
             self._thread.join(timeout=5.0)
+        self._log_bridge.close()
         super().destroy_node()
 
 

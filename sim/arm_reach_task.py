@@ -23,6 +23,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from jepa_mpc.tasks import ARM_REACH
+
 BOX_FORWARD = (0.32, 0.79)
 BOX_LEFT = (-0.37, 0.37)
 BOX_UP = (0.085, 0.525)
@@ -92,8 +94,8 @@ class ArmReachTask:
 
     name = "reach"
 
-    def __init__(self, tolerance_m: float = 0.05, joint_range_rad: float = 0.5, start_noise_rad: float = 0.1,
-                 table_clearance_m: float = 0.02, max_tries: int = 500) -> None:
+    def __init__(self, tolerance_m: float = ARM_REACH.tolerance_m, joint_range_rad: float = 0.5,
+                 start_noise_rad: float = 0.1, table_clearance_m: float = 0.02, max_tries: int = 500) -> None:
         if not tolerance_m > 0 or not joint_range_rad > 0 or not start_noise_rad >= 0 or not table_clearance_m >= 0:
             raise ValueError("tolerance_m and joint_range_rad must be > 0, start_noise_rad and table_clearance_m "
                              f">= 0; got {tolerance_m}, {joint_range_rad}, {start_noise_rad}, {table_clearance_m}")

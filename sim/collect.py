@@ -19,12 +19,9 @@ import numpy as np
 from jepa_mpc.models.atomic_io import atomic_write_json, remove_stale_temps
 from jepa_mpc.models.episodes import FORMAT, FORMAT_VERSION, complete_indices, read_dataset_meta, write_episode
 from jepa_mpc.sim.process_pool import spawn_pool
+from jepa_mpc.tasks import ARM_REACH, PUSH, TASKS, task_for_env
 
 log = logging.getLogger(__name__)
-TASK_OF_ENV = {"jepa_mpc/PandaReach-v0": "reach", "jepa_mpc/PandaPush-v1": "push", "jepa_mpc/DMCReacher-v0": "reacher",
-               "jepa_mpc/ArmReach-v0": "reach"}
-ARM_REACH_ID = "jepa_mpc/ArmReach-v0"
-"""The reach cell built around any arm (`--robot`)."""
 _worker_envs: dict = {}  # per-process env cache: building the MuJoCo model and GL context costs ~0.2 s
 
 
@@ -53,7 +50,7 @@ def run_episode(env_id: str, image_size: int, steps: int, seed: int, policy_mix:
     from jepa_mpc.sim.exploration import draw_policy_name, make_policy
 
     env = _env(env_id, image_size, robot)
-    task = TASK_OF_ENV[env_id]
+    task = task_for_env(env_id).exploration
     rng = np.random.default_rng(seed)
     policy_name = draw_policy_name(rng, task, policy_mix)
     policy = make_policy(policy_name, rng, task, push_home=push_home)
@@ -91,10 +88,10 @@ def _collect_one(out: str, index: int, env_id: str, image_size: int, steps: int,
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--env", default=None, choices=sorted(TASK_OF_ENV),
-                        help=f"environment id (required unless --robot is given, which means {ARM_REACH_ID})")
+    parser.add_argument("--env", default=None, choices=sorted(TASKS),
+                        help=f"environment id (required unless --robot is given, which means {ARM_REACH.env_id})")
     parser.add_argument("--robot", default="",
-                        help=f"collect in {ARM_REACH_ID}, the reach cell built around this arm: 'panda', "
+                        help=f"collect in {ARM_REACH.env_id}, the reach cell built around this arm: 'panda', "
                              "robosuite:NAME, pybullet_data:PATH, or a URDF/MJCF file")
     parser.add_argument("--episodes", type=int, required=True, help="number of episodes in the dataset")
     parser.add_argument("--out", required=True, type=pathlib.Path, help="dataset folder")
@@ -131,19 +128,20 @@ def _check_or_write_meta(out: pathlib.Path, meta: dict, resume: bool) -> None:
 def run(args: argparse.Namespace) -> int:
 
     import jepa_mpc.sim  # noqa: F401
-    from jepa_mpc.sim.registration import MAX_EPISODE_STEPS
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.episodes < 1:
         raise SystemExit("--episodes must be >= 1")
-    if args.robot and args.env not in (None, ARM_REACH_ID):
-        raise SystemExit(f"--robot collects in {ARM_REACH_ID}; it does not apply to --env {args.env}")
+    if args.robot and args.env not in (None, ARM_REACH.env_id):
+        raise SystemExit(f"--robot collects in {ARM_REACH.env_id}; it does not apply to --env {args.env}")
     if args.env is None and not args.robot:
-        raise SystemExit("give --env (one of " + ", ".join(sorted(TASK_OF_ENV)) + ") or --robot")
-    args.env = args.env or ARM_REACH_ID
-    if (args.policy == "push" or args.push_home) and args.env != "jepa_mpc/PandaPush-v1":
-        raise SystemExit(f"--{'push-home' if args.push_home else 'policy push'} needs --env jepa_mpc/PandaPush-v1")
-    steps = args.steps or MAX_EPISODE_STEPS[args.env]
+        raise SystemExit("give --env (one of " + ", ".join(sorted(TASKS)) + ") or --robot")
+    args.env = args.env or ARM_REACH.env_id
+    task = task_for_env(args.env)
+    if (args.policy == "push" or args.push_home) and task.exploration != "push":
+        raise SystemExit(f"--{'push-home' if args.push_home else 'policy push'} needs --env {PUSH.env_id} "
+                         "(a push task)")
+    steps = args.steps or task.max_episode_steps
     out: pathlib.Path = args.out
     (out / "episodes").mkdir(parents=True, exist_ok=True)
     meta = {"format": FORMAT, "version": FORMAT_VERSION, "env_id": args.env, "robot": args.robot,

@@ -11,14 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-REACHER_ENV_ID = "jepa_mpc/DMCReacher-v0"
 CONTROL_PERIOD_S = 0.1
 """The env's control period: frame skip 5 x dm_control's 0.02 s physics step."""
-
-
-def is_reacher(env_id: str) -> bool:
-    """True for the dm_control Reacher env id."""
-    return env_id == REACHER_ENV_ID
 
 
 def oracle_action(env) -> np.ndarray:

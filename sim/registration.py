@@ -1,24 +1,16 @@
-"""Gymnasium ids of the project's environments (registered when `jepa_mpc.sim` is imported)."""
+"""Gymnasium ids of the project's environments (registered when `jepa_mpc.sim` is imported), one per task
+(jepa_mpc.tasks: each task names its env id, entry point and time limit)."""
 from __future__ import annotations
 
 import gymnasium
 
-ENV_IDS = {
-    "jepa_mpc/PandaReach-v0": "jepa_mpc.sim.panda_env:PandaReachEnv",
-    "jepa_mpc/PandaPush-v1": "jepa_mpc.sim.panda_env:PandaPushEnv",
-    "jepa_mpc/DMCReacher-v0": "jepa_mpc.sim.dmc_reacher:DMCReacherEnv",
-    "jepa_mpc/ArmReach-v0": "jepa_mpc.sim.arm_env:ArmReachEnv",
-}
-MAX_EPISODE_STEPS = {
-    "jepa_mpc/PandaReach-v0": 60,
-    "jepa_mpc/PandaPush-v1": 100,
-    "jepa_mpc/DMCReacher-v0": 100,
-    "jepa_mpc/ArmReach-v0": 60,
-}
+from jepa_mpc.tasks import TASKS
+
+ENV_IDS = {env_id: task.entry_point for env_id, task in TASKS.items()}
 
 
 def register_envs() -> None:
-    """Register every id in ENV_IDS once (idempotent)."""
-    for env_id, entry_point in ENV_IDS.items():
+    """Register every task's env id once (idempotent)."""
+    for env_id, task in TASKS.items():
         if env_id not in gymnasium.registry:
-            gymnasium.register(env_id, entry_point=entry_point, max_episode_steps=MAX_EPISODE_STEPS[env_id])
+            gymnasium.register(env_id, entry_point=task.entry_point, max_episode_steps=task.max_episode_steps)

@@ -16,6 +16,7 @@ import dataclasses
 import numpy as np
 
 from jepa_mpc.sim.panda_scene import HOME_QPOS
+from jepa_mpc.tasks import PUSH, REACH
 
 WORKSPACE_LOW = np.array([0.30, -0.35, 0.08])
 WORKSPACE_HIGH = np.array([0.75, 0.35, 0.50])
@@ -37,7 +38,8 @@ class ReachTask:
 
     name = "reach"
 
-    def __init__(self, tolerance_m: float = 0.05, joint_range_rad: float = 0.5, start_noise_rad: float = 0.1):
+    def __init__(self, tolerance_m: float = REACH.tolerance_m, joint_range_rad: float = 0.5,
+                 start_noise_rad: float = 0.1):
         if tolerance_m <= 0 or joint_range_rad <= 0 or start_noise_rad < 0:
             raise ValueError("tolerance_m and joint_range_rad must be > 0, start_noise_rad >= 0")
         self.tolerance_m = tolerance_m
@@ -71,7 +73,7 @@ class PushTask:
 
     name = "push"
 
-    def __init__(self, tolerance_m: float = 0.05, start_noise_rad: float = 0.1):
+    def __init__(self, tolerance_m: float = PUSH.tolerance_m, start_noise_rad: float = 0.1):
         if tolerance_m <= 0 or start_noise_rad < 0:
             raise ValueError("tolerance_m must be > 0 and start_noise_rad >= 0")
         self.tolerance_m = tolerance_m

@@ -16,6 +16,7 @@ from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 
 from jepa_mpc.apps.guardrail_campaign.cases import CATEGORIES, FILTER_CATEGORIES, MPC_CATEGORIES, Outcome
+from jepa_mpc.apps.guardrail_campaign.draws import Grammar
 from jepa_mpc.apps.guardrail_campaign.report import CampaignResult, CategoryResult
 from jepa_mpc.apps.guardrail_campaign.runners import CampaignSetup, run_filter_case, run_loop_case, run_mpc_case
 from jepa_mpc.apps.guardrail_campaign.strategies import (
@@ -23,14 +24,17 @@ from jepa_mpc.apps.guardrail_campaign.strategies import (
     GOAL_STRATA,
     INPUT_STRATA,
     LOOP_STRATA,
+    SWEPT_STRATA,
     TARGET_STRATA,
     Adversary,
 )
 
 logger = logging.getLogger(__name__)
 
-FILTER_SHARES = {"filter.targets": 0.45, "filter.inputs": 0.25, "filter.closed_loop": 0.30}
+FILTER_SHARES = {"filter.targets": 0.35, "filter.swept": 0.15, "filter.inputs": 0.20, "filter.closed_loop": 0.30}
 DEFAULT_MPC_FRACTION = 0.03
+EXPLORERS = ("numpy", "hypothesis")
+"""How filter cases are drawn (run_campaign's explorer): NumPy (fast) or hypothesis's engine."""
 SHRINK_BUDGET_S = 60.0
 
 
@@ -70,7 +74,7 @@ class CategorySpec:
     """How a category makes and runs its cases: strata share its budget evenly."""
 
     strata: tuple[str, ...]
-    strategy: Callable[[str], st.SearchStrategy]
+    grammar: Callable[[str], Grammar]
     runner: Callable[[object], Outcome]
 
 
@@ -98,16 +102,32 @@ def _run_category(
     seed: int,
     on_case: Callable[[], None],
     shrink: bool,
+    fast: bool = False,
 ) -> None:
     """Explore `result.budget` cases over the strata (stats on every case); then let hypothesis
-    shrink the first failure (same stratum, same seed: it replays the search up to that failure)."""
+    shrink the first failure (same stratum, same seed: it replays the search up to that failure).
+
+    fast: draw the cases with NumPy (Grammar.sample, seeded per stratum) instead of hypothesis's engine. A failure
+    is then searched for and shrunk by hypothesis in the same stratum within SHRINK_BUDGET_S; when hypothesis does
+    not meet one in time, the report gives the first failing case unshrunk."""
     start = time.perf_counter()
     failing: tuple[st.SearchStrategy, int, int] | None = None  # (strategy, seed, max_examples)
     for index, (stratum, budget) in enumerate(
         zip(spec.strata, _stratum_budgets(result.budget, len(spec.strata)), strict=True)
     ):
-        strategy = spec.strategy(stratum)
+        grammar = spec.grammar(stratum)
+        strategy = grammar.strategy
         target = result.cases + budget
+        if fast:  # NumPy draws, no hypothesis engine per case (draws.py); hypothesis only shrinks a failure
+            rng = np.random.default_rng([seed % 2**63, index])
+            before = result.violating_cases
+            while result.cases < target:
+                case = grammar.sample(rng)
+                result.add(case, spec.runner(case))
+                on_case()
+            if failing is None and result.violating_cases > before:
+                failing = (strategy, seed + 104_729 * index, budget)
+            continue
         for attempt in range(5):  # hypothesis may stop early on a small space; rarely needed
             if result.cases >= target:
                 break
@@ -142,7 +162,7 @@ def _run_category(
         case, outcome = found["last"] if result.shrunk else result._first_failure
         result.counterexample = case.describe()  # type: ignore[attr-defined]
         result.counterexample_violations = [str(v) for v in outcome.violations[:10]]
-        result.counterexample_trace = outcome.trace[-6:]
+        result.counterexample_trace = [str(line) for line in outcome.trace[-6:]]
     result.seconds = time.perf_counter() - start
 
 
@@ -155,8 +175,14 @@ def run_campaign(
     progress: bool = True,
     shrink: bool = True,
     categories: Iterable[str] | None = None,
+    explorer: str = "numpy",
 ) -> CampaignResult:
-    """Run the campaign: `cases` in all, split over the categories (see split_budget)."""
+    """Run the campaign: `cases` in all, split over the categories (see split_budget).
+
+    explorer: "numpy" draws the filter categories' cases with a seeded NumPy generator (fast: no hypothesis engine
+    per case) and the MPC categories with hypothesis; "hypothesis" draws every case with hypothesis (slower)."""
+    if explorer not in EXPLORERS:
+        raise ValueError(f"unknown explorer {explorer!r}; valid: {EXPLORERS}")
     budget = split_budget(cases, mpc_fraction)
     chosen = list(categories) if categories is not None else list(CATEGORIES)
     unknown = set(chosen) - set(CATEGORIES)
@@ -169,6 +195,7 @@ def run_campaign(
 
     specs = {
         "filter.targets": CategorySpec(TARGET_STRATA, adv.filter_targets, lambda c: run_filter_case(setup, c)),
+        "filter.swept": CategorySpec(SWEPT_STRATA, adv.filter_swept, lambda c: run_filter_case(setup, c)),
         "filter.inputs": CategorySpec(INPUT_STRATA, adv.filter_inputs, lambda c: run_filter_case(setup, c)),
         "filter.closed_loop": CategorySpec(LOOP_STRATA, adv.closed_loop, lambda c: run_loop_case(setup, adv, c)),
         "mpc.goals": CategorySpec(GOAL_STRATA, lambda s: adv.mpc(s, adversarial=False), mpc_runner),
@@ -194,7 +221,8 @@ def run_campaign(
             for index, (name, result) in enumerate(results.items()):
                 if bar is not None:
                     bar.set_description(name)
-                _run_category(result, specs[name], seed * 1000 + index * 17, on_case, shrink)
+                fast = explorer == "numpy" and name in FILTER_CATEGORIES
+                _run_category(result, specs[name], seed * 1000 + index * 17, on_case, shrink, fast)
     finally:
         planner_logger.setLevel(level)
         if bar is not None:

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
 from jepa_mpc.planner.config import CostConfig, GuardrailConfig
 from jepa_mpc.planner.guardrail_checker import Violation
 
-FILTER_CATEGORIES = ("filter.targets", "filter.inputs", "filter.closed_loop")
+FILTER_CATEGORIES = ("filter.targets", "filter.swept", "filter.inputs", "filter.closed_loop")
 MPC_CATEGORIES = ("mpc.goals", "mpc.adversarial")
 CATEGORIES = FILTER_CATEGORIES + MPC_CATEGORIES
 CAMPAIGN_HORIZON = 4
@@ -135,6 +135,19 @@ class MpcCase:
         return "\n".join(lines)
 
 
+class LazyLine:
+    """A trace line formatted only when it is read: formatting arrays costs more than the filter call it describes,
+    and only a counterexample's trace is ever printed."""
+
+    __slots__ = ("make",)
+
+    def __init__(self, make: Callable[[], str]) -> None:
+        self.make = make
+
+    def __str__(self) -> str:
+        return self.make()
+
+
 @dataclasses.dataclass
 class Outcome:
     """What one case did: interventions by kind, violations, and an exception if one escaped."""
@@ -143,7 +156,7 @@ class Outcome:
     violations: list[Violation] = dataclasses.field(default_factory=list)
     advisories: list[Violation] = dataclasses.field(default_factory=list)
     error: str | None = None
-    trace: list[str] = dataclasses.field(default_factory=list)
+    trace: list[str | LazyLine] = dataclasses.field(default_factory=list)
 
     def add(self, found: Iterable[Violation], label: str) -> None:
         """File the checker's findings (violations, advisories) under `label`."""

@@ -15,7 +15,7 @@ import sys
 
 import torch
 
-from jepa_mpc.apps.guardrail_campaign.campaign import DEFAULT_MPC_FRACTION, run_campaign
+from jepa_mpc.apps.guardrail_campaign.campaign import DEFAULT_MPC_FRACTION, EXPLORERS, run_campaign
 from jepa_mpc.apps.guardrail_campaign.cases import CATEGORIES
 from jepa_mpc.apps.guardrail_campaign.params import CampaignParams, load_params
 from jepa_mpc.apps.guardrail_campaign.report import format_report
@@ -57,6 +57,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--no-shrink", action="store_true", help="report the first counterexample unshrunk")
     parser.add_argument(
+        "--explorer",
+        choices=EXPLORERS,
+        default="numpy",
+        help="how the safety-filter cases are drawn: numpy (default: a seeded generator over the same case grammar, "
+        "about 3x faster overall; hypothesis still shrinks a failure) or hypothesis (every case through its engine)",
+    )
+    parser.add_argument(
         "--strict",
         action="store_true",
         help="also exit 1 when an exception escaped the planner (errors)",
@@ -87,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
         mpc_fraction=args.mpc_fraction,
         progress=not args.no_progress,
         shrink=not args.no_shrink,
+        explorer=getattr(args, "explorer", "numpy"),
     )
     print(format_report(result))
     if args.json is not None:

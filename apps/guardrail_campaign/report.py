@@ -18,6 +18,8 @@ class CategoryResult:
     budget: int
     cases: int = 0
     violating_cases: int = 0
+    swept_cases: int = 0
+    """Cases with a breach between commanded points (a swept_* violation kind: the controller's interpolated motion)."""
     violation_kinds: collections.Counter = dataclasses.field(default_factory=collections.Counter)
     advisory_cases: int = 0
     advisory_kinds: collections.Counter = dataclasses.field(default_factory=collections.Counter)
@@ -38,6 +40,7 @@ class CategoryResult:
         self.interventions.update(outcome.interventions)
         if outcome.violations:
             self.violating_cases += 1
+            self.swept_cases += any(v.kind.startswith("swept_") for v in outcome.violations)
             self.violation_kinds.update(v.kind for v in outcome.violations)
             if self._first_failure is None:
                 self._first_failure = (case, outcome)
@@ -57,6 +60,7 @@ class CategoryResult:
         return {
             "cases": self.cases,
             "violations": self.violating_cases,
+            "swept_breaches": self.swept_cases,
             "violation_kinds": dict(self.violation_kinds),
             "errors": self.errors,
             "error_kinds": dict(self.error_kinds),
@@ -97,6 +101,11 @@ class CampaignResult:
         return sum(c.violating_cases for c in self.categories.values())
 
     @property
+    def swept_breaches(self) -> int:
+        """Cases whose breach lies between commanded points (included in violations)."""
+        return sum(c.swept_cases for c in self.categories.values())
+
+    @property
     def errors(self) -> int:
         return sum(c.errors for c in self.categories.values())
 
@@ -110,6 +119,7 @@ class CampaignResult:
             "requested_cases": self.requested,
             "cases": self.cases,
             "violations": self.violations,
+            "swept_breaches": self.swept_breaches,
             "errors": self.errors,
             "passed": self.violations == 0,
             "seconds": round(self.seconds, 2),
@@ -143,10 +153,12 @@ def format_report(result: CampaignResult) -> str:
     ]
     lines += [f"WARNING: {w}" for w in result.warnings]
     width = max(len(c.name) for c in cats) + 2
-    lines += ["", f"{'category':<{width}}{'cases':>8}{'violations':>12}{'errors':>8}{'seconds':>9}"]
-    rows = [(c.name, c.cases, c.violating_cases, c.errors, c.seconds) for c in cats]
-    rows.append(("total", result.cases, result.violations, result.errors, result.seconds))
-    lines += [f"{n:<{width}}{k:>8}{v:>12}{e:>8}{t:>9.1f}" for n, k, v, e, t in rows]
+    lines += ["", f"{'category':<{width}}{'cases':>8}{'violations':>12}{'swept':>7}{'errors':>8}{'seconds':>9}"]
+    rows = [(c.name, c.cases, c.violating_cases, c.swept_cases, c.errors, c.seconds) for c in cats]
+    rows.append(("total", result.cases, result.violations, result.swept_breaches, result.errors, result.seconds))
+    lines += [f"{n:<{width}}{k:>8}{v:>12}{w:>7}{e:>8}{t:>9.1f}" for n, k, v, w, e, t in rows]
+    lines.append("(swept: cases whose breach lies between commanded points, on the controller's interpolated motion; "
+                 "counted in violations too)")
     kinds = [k for k in _interventions_order() if any(c.interventions[k] for c in cats)]
     kinds += sorted({k for c in cats for k in c.interventions} - set(kinds))
     header = "".join(f"{c.name.split('.')[-1][:11]:>12}" for c in cats)
@@ -193,7 +205,7 @@ def format_report(result: CampaignResult) -> str:
         "",
         (
             f"{verdict}: {result.violations} violation(s) in {result.cases} cases "
-            f"({result.errors} error(s)) in {result.seconds:.1f} s"
+            f"({result.errors} error(s)) in {result.seconds:.1f} s; {result.swept_breaches} swept breach(es)"
         ),
     ]
     return "\n".join(lines)

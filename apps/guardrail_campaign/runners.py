@@ -9,6 +9,7 @@ gripper entry when the robot has fingers). Beside it, garbage world models of th
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from jepa_mpc.apps.guardrail_campaign.cases import (
     GARBAGE_MODELS,
     FilterCase,
     FilterTick,
+    LazyLine,
     LoopCase,
     MpcCase,
     Outcome,
@@ -157,10 +159,12 @@ class CampaignSetup:
             return None
         try:
             with np.errstate(over="ignore"):  # a huge reading becomes inf, which is what it is
-                arm = np.asarray(q, dtype=np.float32).reshape(-1)
+                arm = np.asarray(q, dtype=np.float32)
         except (TypeError, ValueError):
-            return np.full(self.proprio_dim, np.nan, np.float32)
-        if arm.size > self.proprio_dim:
+            arm = None
+        robot = getattr(self, "robot", None)  # readable: one reading per arm joint (at most proprio_dim)
+        if (arm is None or arm.ndim != 1 or not 0 < arm.size <= self.proprio_dim
+                or (robot is not None and arm.size != robot.dof)):
             return np.full(self.proprio_dim, np.nan, np.float32)
         return np.r_[arm, np.full(self.proprio_dim - arm.size, OPEN_FINGER_M)].astype(np.float32)
 
@@ -188,9 +192,34 @@ class CampaignSetup:
 # ============================================================================================ runners
 
 
+_TEMPLATES: dict[tuple, object] = {}
+"""(filter class, its __init__, robot, config without zones) -> a SafetyFilter built from it (see _safety_filter)."""
+
+
+def _without_zones(cfg: SafetyConfig) -> SafetyConfig:
+    return dataclasses.replace(cfg, guardrails=dataclasses.replace(cfg.guardrails, keep_out=(), speed_zones=()))
+
+
 def _safety_filter(cfg: SafetyConfig, robot: Robot):
-    """A SafetyFilter, looked up at call time (so a test can swap in a broken one)."""
-    return safety_module.SafetyFilter(cfg, robot)
+    """A SafetyFilter for cfg on robot; its class is looked up at call time (so a test can swap in a broken one).
+
+    Building one costs ~0.8 ms (most of it allocating its MjData), more than filtering a case. Cases differ from each
+    other only in their zones, which the filter reads from its config at every call, so a filter built once per
+    configuration-without-zones is copied and given the case's zones (in the config its __init__ kept).
+    tests/apps/test_campaign_speed.py checks that a copy and a freshly built filter give the same commands and
+    reports."""
+    cls = safety_module.SafetyFilter
+    key = (cls, cls.__init__, id(robot), _without_zones(cfg))  # __init__: a test may patch it to break the filter
+    template = _TEMPLATES.get(key)
+    if template is None:
+        if len(_TEMPLATES) > 64:
+            _TEMPLATES.clear()
+        template = _TEMPLATES[key] = cls(cfg, robot)
+    filt = copy.copy(template)
+    g = template.cfg.guardrails  # the template's config as its __init__ kept it; only the zones are the case's
+    filt.cfg = dataclasses.replace(template.cfg, guardrails=dataclasses.replace(
+        g, keep_out=cfg.guardrails.keep_out, speed_zones=cfg.guardrails.speed_zones))
+    return filt
 
 
 def _deployed(setup: CampaignSetup, g: GuardrailConfig) -> SafetyConfig:
@@ -232,9 +261,11 @@ def _filter_and_check(out: Outcome, setup: CampaignSetup, filt, cfg: SafetyConfi
         joint_targets=getattr(command, "joint_targets", None),
         gripper=getattr(command, "gripper", None),
         hold=bool(getattr(report, "hold", False)),
+        used_reference=tick.q_reference is not None and "reference_ignored" not in {
+            getattr(r, "value", r) for r in getattr(report, "reasons", ())},
     )
     out.add(found, label)
-    out.trace.append(f"{label}: {report.describe()} -> {fmt(command.joint_targets, 300)}")
+    out.trace.append(LazyLine(lambda: f"{label}: {report.describe()} -> {fmt(command.joint_targets, 300)}"))
     return command, report
 
 
@@ -395,7 +426,8 @@ def run_mpc_case(setup: CampaignSetup, adversary: Adversary, case: MpcCase) -> O
         actions = plan.actions.detach().cpu().double().numpy()
         if not np.all(np.isfinite(actions)):
             out.violations.append(Violation("non_finite_plan", -1, f"{label}: {plan.status.value} plan"))
-        # The MPC's start point and the validity of its inputs, from the documented contract.
+        # The MPC's start point and the validity of its inputs, from the documented contract: like the filter, the
+        # MPC's start (planner/arm_adapter.py) takes real numbers only (no text, bools or complex values).
         q_t = finite_vector(q_target, dof) if q_target is not None else None
         q0 = q_t if q_t is not None else finite_vector(q_meas, dof)
         stamp_ok = finite_float(stamp)
@@ -427,9 +459,12 @@ def run_mpc_case(setup: CampaignSetup, adversary: Adversary, case: MpcCase) -> O
         out.add(found, f"{label} mpc command")
         q_m = finite_vector(q_meas, dof)
         if not plan.ok and len(command.joint_targets) and q0 is not None and q_m is not None:
-            # A non-OK plan is the hold plan: when the filter starts from q0, nothing may move.
+            # A non-OK plan is the hold plan: when the filter starts from q0, nothing may move (it may stand at the
+            # measured state instead, when the motion back to q0 would break a guardrail: issue 20).
             starts = setup.truth.starts(inner_cfg, q_m, q0, *setup.truth.limits(g_plan))
-            moved = float(np.max(np.abs(command.joint_targets - q0)))
+            at_measured = np.clip(q_m, *setup.truth.limits(g_plan))
+            moved = min(float(np.max(np.abs(command.joint_targets - q0))),
+                        float(np.max(np.abs(command.joint_targets - at_measured))))
             if len(starts) == 1 and np.array_equal(starts[0], q0) and moved > 1e-9:
                 out.violations.append(
                     Violation(

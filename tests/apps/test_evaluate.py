@@ -118,7 +118,9 @@ def test_eval_cli_defaults_to_the_tuned_planner_per_task_and_goal(tmp_path):
     import json
 
     from jepa_mpc.apps.cli import main
-    from jepa_mpc.models.shipped import SHIPPED_IMAGE_GOAL_PLANNING as TUNED
+    from jepa_mpc.tasks import REACH
+
+    tuned = REACH.planning_for("image")
 
     def settings(*flags):
         out = tmp_path / str(len(list(tmp_path.iterdir())))
@@ -128,7 +130,7 @@ def test_eval_cli_defaults_to_the_tuned_planner_per_task_and_goal(tmp_path):
 
     image = settings()
     assert (image["horizon"], image["goal_mode"], image["action_weight"]) == \
-        (TUNED.horizon, TUNED.goal_mode, TUNED.action_weight)
+        (tuned.horizon, tuned.goal_mode, tuned.action_weight)
     pose = settings("--goal", "pose")
     assert (pose["goal_mode"], pose["action_weight"]) == ("terminal", 0.01)
     reacher = settings("--env", "jepa_mpc/DMCReacher-v0")
@@ -142,7 +144,7 @@ def test_eval_cli_defaults_to_the_tuned_planner_per_task_and_goal(tmp_path):
     assert main(["eval", "--policies", "random", "--episodes", "1", "--workers", "1", "--out", str(out)]) == 0
     assert json.loads((out / "eval.json").read_text())["settings"]["max_steps"] == 60
     flagged = settings("--horizon", "7", "--action-weight", "0.5")  # flags win over the tuned values
-    assert (flagged["horizon"], flagged["action_weight"], flagged["goal_mode"]) == (7, 0.5, TUNED.goal_mode)
+    assert (flagged["horizon"], flagged["action_weight"], flagged["goal_mode"]) == (7, 0.5, tuned.goal_mode)
 
 
 def _cube_probe_checkpoint(path, with_cube: bool):

@@ -138,30 +138,56 @@ def test_broken_filter_is_caught_with_a_shrunk_counterexample(setup, monkeypatch
 
 
 def _mutant(name: str):
-    """A subtly broken SafetyFilter.violations (or config): each must be caught by the campaign."""
+    """A subtly broken SafetyFilter check: each must be caught by the campaign."""
     original = SafetyFilter.violations
+    segment = SafetyFilter.segment_violations
 
-    def no_radii(self, pts, prev):  # checks points, forgets their clearance radii
+    def no_radii(self, pts, extra=None):  # checks points, forgets their clearance radii
         radii, self._radii = self._radii, np.zeros_like(self._radii)
         try:
-            return original(self, pts, prev)
+            return original(self, pts, extra)
         finally:
             self._radii = radii
 
-    def no_zone_speed(self, pts, prev):
-        return [r for r in original(self, pts, prev) if r is not SafetyReason.ZONE_SPEED]
+    def no_zone_speed(self, q_a, q_b, pts_a, pts_b):
+        bad, _ = segment(self, q_a, q_b, pts_a, pts_b)
+        return [r for r in bad if r is not SafetyReason.ZONE_SPEED], 1.0
 
-    return {"no_radii": no_radii, "no_zone_speed": no_zone_speed}[name]
+    def endpoints_only(self, q_a, q_b, pts_a, pts_b):  # before issue 20: the points, and the EE chord speed
+        bad = original(self, pts_b)
+        speed = float(np.linalg.norm(pts_b[self._ee] - pts_a[self._ee])) / self.cfg.arm.control_period_s
+        inside = any(zone_sdf(sz.zone, p) <= 0 and speed > sz.max_speed_m_s
+                     for sz in self.cfg.guardrails.speed_zones for p in (pts_a[self._ee], pts_b[self._ee]))
+        return bad + ([SafetyReason.ZONE_SPEED] if inside else []), 1.0
+
+    return {"no_radii": ("violations", no_radii), "no_zone_speed": ("segment_violations", no_zone_speed),
+            "endpoints_only": ("segment_violations", endpoints_only)}[name]
 
 
-@pytest.mark.parametrize(("mutant", "kinds"), [("no_radii", {"keep_out", "table"}), ("no_zone_speed", {"zone_speed"})])
-def test_subtly_broken_filters_are_caught(setup, monkeypatch, mutant, kinds):
-    monkeypatch.setattr(SafetyFilter, "violations", _mutant(mutant))
-    result = run_campaign(
-        setup, 600, seed=0, progress=False, shrink=False, categories=["filter.targets", "filter.closed_loop"]
-    )
+SWEPT_KINDS = {"swept_keep_out", "swept_table", "swept_workspace", "swept_zone_speed"}
+
+
+@pytest.mark.parametrize(("mutant", "kinds", "categories"), [
+    ("no_radii", {"keep_out", "table", "swept_keep_out", "swept_table"}, ["filter.targets", "filter.closed_loop"]),
+    ("no_zone_speed", {"zone_speed", "swept_zone_speed"}, ["filter.targets", "filter.closed_loop"]),
+    ("endpoints_only", SWEPT_KINDS, ["filter.swept"]),
+])
+def test_subtly_broken_filters_are_caught(setup, monkeypatch, mutant, kinds, categories):
+    method, broken = _mutant(mutant)
+    monkeypatch.setattr(SafetyFilter, method, broken)
+    result = run_campaign(setup, 600, seed=0, progress=False, shrink=False, categories=categories)
     found = {k for c in result.categories.values() for k in c.violation_kinds}
     assert result.violations > 0 and found <= kinds and found, found
+    if mutant == "endpoints_only":  # the swept breaches are counted apart, and only they are found
+        assert result.swept_breaches == result.violations
+
+
+def test_swept_cases_pass_and_are_reported_apart(setup):
+    result = run_campaign(setup, 600, seed=0, progress=False, shrink=False, categories=["filter.swept"])
+    swept = result.categories["filter.swept"]
+    assert swept.cases > 50 and result.violations == 0 and result.swept_breaches == 0
+    assert swept.interventions["keep_out"] and swept.interventions["scaled_for_zone_speed"]
+    assert result.to_json()["swept_breaches"] == 0
 
 
 def test_a_filter_that_ignores_stale_stamps_is_caught(setup, monkeypatch):
@@ -224,18 +250,19 @@ def test_campaign_finds_no_violation_on_another_arm(name):
     assert result.to_json()["robot"] == name
 
 
-def _sphere_blind(self, pts, prev):
+def _sphere_blind(self, pts, extra=None):
     """A broken filter: keep-out zones are checked at the tool point only, not at the check spheres."""
-    reasons = [r for r in _ORIGINAL_VIOLATIONS(self, pts, prev) if r is not SafetyReason.KEEP_OUT]
-    ee, r_ee = pts[self._ee], self._radii[self._ee]
-    if any(zone_sdf(z, ee) < r_ee for z in self.cfg.guardrails.keep_out):
+    reasons = [r for r in _ORIGINAL_VIOLATIONS(self, pts, extra) if r is not SafetyReason.KEEP_OUT]
+    ee = pts[..., self._ee, :].reshape(-1, 3)
+    r_ee = self._radii[self._ee] + (0.0 if extra is None else extra[self._ee])
+    if any(zone_sdf(z, p) < r_ee for z in self.cfg.guardrails.keep_out for p in ee):
         reasons.append(SafetyReason.KEEP_OUT)
     return reasons
 
 
-def _table_blind(self, pts, prev):
+def _table_blind(self, pts, extra=None):
     """A broken filter: it forgets the table."""
-    return [r for r in _ORIGINAL_VIOLATIONS(self, pts, prev) if r is not SafetyReason.TABLE]
+    return [r for r in _ORIGINAL_VIOLATIONS(self, pts, extra) if r is not SafetyReason.TABLE]
 
 
 _ORIGINAL_VIOLATIONS = SafetyFilter.violations
@@ -265,7 +292,7 @@ def test_broken_filters_are_caught_on_another_arm(monkeypatch, name, mutant, kin
     result = run_campaign(s, 300, seed=0, progress=False, shrink=False,
                           categories=["filter.targets", "filter.closed_loop"])
     found = {k for c in result.categories.values() for k in c.violation_kinds}
-    assert result.violations > 0 and found == {kind}, found
+    assert result.violations > 0 and kind in found and found <= {kind, f"swept_{kind}"}, found
     if kind == "keep_out":  # caught at a link's check sphere, not at the tool point
         first = next(c for c in result.categories.values() if c.violating_cases).counterexample_violations
         assert any("keep_out" in v and not v.split(": ")[-1].startswith("ee ") for v in first), first
@@ -366,7 +393,9 @@ def test_checker_accepts_either_side_of_a_zone_surface(truth, home_q):
     assert _check(truth, cfg, home_q, command.joint_targets) == []
     inside = SpeedZone(SphereZone(zone.zone.center, 0.031), 0.0)  # clearly inside: the speed limit applies
     strict = SafetyConfig(guardrails=GuardrailConfig(speed_zones=(inside,)))
-    assert "zone_speed" in _check(truth, strict, home_q, command.joint_targets)
+    moved = home_q.copy()
+    moved[4] += 0.05  # (the filter itself now slows the step to the zone's 0 m/s: its sweep touches the zone)
+    assert "zone_speed" in _check(truth, strict, home_q, moved[None])
 
 
 def test_checker_checks_plans_with_the_arm_action_semantics(truth, home_q):

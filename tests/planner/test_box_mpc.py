@@ -1,5 +1,5 @@
-"""Arm-less MPC over bounded actions (Reacher-style torques): bounds hold, garbage models never escape the box,
-and planned actions drive a toy linear model towards its goal."""
+"""The MPC on a bounded-action arm (Reacher-style torques, no kinematics): bounds hold, garbage models never escape
+the box, and planned actions drive a toy linear model towards its goal."""
 from __future__ import annotations
 
 import dataclasses
@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from jepa_mpc.planner.box_filter import ActionBoxConfig
-from jepa_mpc.planner.box_mpc import BoxActionMPC, BoxObservation
 from jepa_mpc.planner.config import CEMConfig, CostConfig, MPCConfig
+from jepa_mpc.planner.mpc import Observation, RecedingHorizonMPC
 from jepa_mpc.planner.types import PlanStatus
 
 from .conftest import GarbageWorldModel, LinearWorldModel
@@ -30,8 +30,12 @@ def _linear(seed: int = 0) -> LinearWorldModel:
     return model
 
 
-def _tick(mpc: BoxActionMPC, z: np.ndarray, t: float = 0.0):
-    return mpc.step(BoxObservation(image=IMAGE, stamp_s=t, proprio=z), now_s=t)
+def _build(model, cfg: MPCConfig, costs: CostConfig, box: ActionBoxConfig | None = None) -> RecedingHorizonMPC:
+    return RecedingHorizonMPC.build(model, cfg, costs, box=box or ActionBoxConfig.symmetric(int(model.action_dim)))
+
+
+def _tick(mpc: RecedingHorizonMPC, z: np.ndarray, t: float = 0.0):
+    return mpc.step(Observation(q=None, image=IMAGE, stamp_s=t, proprio=z), now_s=t)
 
 
 def _energy(z: np.ndarray, goal: np.ndarray) -> float:
@@ -43,7 +47,7 @@ def test_plans_and_commands_stay_inside_the_box(optimizer):
     """Goals far outside what one step can reach push the optimiser against the bounds; nothing leaves them."""
     rng = np.random.default_rng(0)
     box = ActionBoxConfig(low=(-0.4, -1.0), high=(0.7, 0.2))  # tighter than [-1, 1] and asymmetric
-    mpc = BoxActionMPC.build(_linear(), _cfg(optimizer), CostConfig(), box)
+    mpc = _build(_linear(), _cfg(optimizer), CostConfig(), box)
     for i in range(8):
         mpc.reset()
         mpc.set_goal(z_goal=torch.as_tensor(rng.normal(0, 10, 4), dtype=torch.float32))
@@ -60,7 +64,7 @@ def test_plans_and_commands_stay_inside_the_box(optimizer):
 def test_garbage_model_output_never_yields_a_command_outside_the_box(mode):
     model = GarbageWorldModel(mode)
     model.action_dim = 2
-    mpc = BoxActionMPC.build(model, _cfg(samples=32), CostConfig())
+    mpc = _build(model, _cfg(samples=32), CostConfig())
     mpc.set_goal(z_goal=torch.zeros(6))
     for t in range(4):
         tick = _tick(mpc, None, float(t))
@@ -79,7 +83,7 @@ def test_non_finite_latent_or_proprio_holds():
             return torch.full((image.shape[0], self.latent_dim), math.nan)
 
     for model, proprio in ((NaNEncoder(4, 2), None), (_linear(), np.array([0.0, math.nan, 0.0, 0.0]))):
-        mpc = BoxActionMPC.build(model, _cfg(), CostConfig())
+        mpc = _build(model, _cfg(), CostConfig())
         mpc.set_goal(z_goal=torch.ones(4))
         tick = _tick(mpc, proprio)
         assert tick.plan.status is PlanStatus.INVALID_INPUT and tick.command.hold
@@ -87,11 +91,11 @@ def test_non_finite_latent_or_proprio_holds():
 
 
 def test_stale_observation_and_missing_goal_hold():
-    mpc = BoxActionMPC.build(_linear(), dataclasses.replace(_cfg(), max_obs_age_s=0.1), CostConfig())
+    mpc = _build(_linear(), dataclasses.replace(_cfg(), max_obs_age_s=0.1), CostConfig())
     tick = _tick(mpc, np.zeros(4, np.float32))
     assert tick.plan.status is PlanStatus.NO_GOAL and tick.command.hold
     mpc.set_goal(z_goal=torch.ones(4))
-    tick = mpc.step(BoxObservation(image=IMAGE, stamp_s=0.0, proprio=np.zeros(4)), now_s=1.0)
+    tick = mpc.step(Observation(q=None, image=IMAGE, stamp_s=0.0, proprio=np.zeros(4)), now_s=1.0)
     assert tick.plan.status is PlanStatus.STALE_INPUT and tick.command.hold
 
 
@@ -99,7 +103,7 @@ def test_closed_loop_on_a_toy_linear_model_reduces_the_goal_energy():
     """The true dynamics are the model's: executing the first planned action each tick must approach the goal."""
     model = _linear()
     goal = np.array([0.8, -0.6, 0.4, -0.5], np.float32)
-    mpc = BoxActionMPC.build(model, _cfg(horizon=5, samples=128), CostConfig(action_magnitude_weight=0.001,
+    mpc = _build(model, _cfg(horizon=5, samples=128), CostConfig(action_magnitude_weight=0.001,
                                                                               action_rate_weight=0.0))
     mpc.set_goal(z_goal=torch.as_tensor(goal))
     z = np.zeros(4, np.float32)
@@ -117,7 +121,7 @@ def test_closed_loop_on_a_toy_linear_model_reduces_the_goal_energy():
 
 def test_single_plan_beats_the_hold_plan_and_the_warm_start_is_shifted():
     model = _linear()
-    mpc = BoxActionMPC.build(model, _cfg(), CostConfig())
+    mpc = _build(model, _cfg(), CostConfig())
     mpc.set_goal(z_goal=torch.tensor([0.5, 0.5, 0.3, 0.1]))
     tick = _tick(mpc, np.zeros(4, np.float32))
     hold_cost = float(np.mean((np.zeros(4) - np.array([0.5, 0.5, 0.3, 0.1])) ** 2))
@@ -128,8 +132,8 @@ def test_single_plan_beats_the_hold_plan_and_the_warm_start_is_shifted():
 
 def test_kinematic_costs_and_mismatched_boxes_are_refused():
     with pytest.raises(ValueError, match="kinematics"):
-        BoxActionMPC.build(_linear(), _cfg(), CostConfig(terms=("pose_fk",)))
+        _build(_linear(), _cfg(), CostConfig(terms=("pose_fk",)))
     with pytest.raises(ValueError, match="dims"):
-        BoxActionMPC.build(_linear(), _cfg(), CostConfig(), ActionBoxConfig.symmetric(3))
+        _build(_linear(), _cfg(), CostConfig(), ActionBoxConfig.symmetric(3))
     with pytest.raises(ValueError, match=r"\[-1, 1\]"):
-        BoxActionMPC.build(_linear(), _cfg(), CostConfig(), ActionBoxConfig.symmetric(2, bound=2.0))
+        _build(_linear(), _cfg(), CostConfig(), ActionBoxConfig.symmetric(2, bound=2.0))

@@ -130,7 +130,7 @@ def test_capture_failure_falls_back_to_the_eager_solve(panda, home_q, caplog):
 def test_the_box_action_mpc_replays_its_solve_too():
     """The arm-less MPC (latent-only rollouts, action box) shares the solver: graph plans equal eager ones."""
     from jepa_mpc.planner.box_filter import ActionBoxConfig
-    from jepa_mpc.planner.box_mpc import BoxActionMPC, BoxObservation
+    from jepa_mpc.planner.mpc import Observation, RecedingHorizonMPC
 
     box = ActionBoxConfig(low=(-0.4, -1.0), high=(0.7, 0.2))
     plans = {}
@@ -139,11 +139,11 @@ def test_the_box_action_mpc_replays_its_solve_too():
         model.B = torch.tensor([[0.3, 0.0], [0.0, 0.3], [0.2, 0.1], [-0.1, 0.2]], device="cuda")
         cfg = MPCConfig(horizon=6, device="cuda", max_obs_age_s=1e9, cuda_graph=graph,
                         cem=CEMConfig(num_samples=128, iterations=3, num_elites=8))
-        mpc = BoxActionMPC.build(model, cfg, CostConfig(), box)
+        mpc = RecedingHorizonMPC.build(model, cfg, CostConfig(), box=box)
         assert (mpc.graphed is not None) is graph
         mpc.set_goal(z_goal=torch.tensor([1.0, -1.0, 0.5, 0.0], device="cuda"))
         z = np.zeros(4, np.float32)
-        ticks = [mpc.step(BoxObservation(image=np.zeros((8, 8, 3), np.uint8), stamp_s=float(t), proprio=z),
+        ticks = [mpc.step(Observation(q=None, image=np.zeros((8, 8, 3), np.uint8), stamp_s=float(t), proprio=z),
                           now_s=float(t)) for t in range(3)]
         assert all(t.plan.status is PlanStatus.OK and t.report.ok for t in ticks)
         plans[graph] = torch.stack([t.plan.actions for t in ticks])

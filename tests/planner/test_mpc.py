@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from jepa_mpc.planner.config import CEMConfig, CostConfig, GuardrailConfig, MPCConfig
+from jepa_mpc.planner.config import CEMConfig, CostConfig, GuardrailConfig, MPCConfig, SphereZone
 from jepa_mpc.planner.mpc import Observation, RecedingHorizonMPC
 from jepa_mpc.planner.safety import SafetyReason
 from jepa_mpc.planner.types import PlanResult, PlanStatus
@@ -71,6 +71,8 @@ def test_step_runs_every_stage_and_sends_one_safe_step(mpc, home_q):
     ("obs_kwargs", "now", "status"),
     [
         ({"stamp": 0.0}, 5.0, PlanStatus.STALE_INPUT),
+        ({"stamp": 5.0}, 0.0, PlanStatus.STALE_INPUT),  # from the future: it would never go stale
+        ({"stamp": "0.0"}, 0.0, PlanStatus.INVALID_INPUT),  # text is not a time
         ({"stamp": math.nan}, 0.0, PlanStatus.INVALID_INPUT),
         # A non-finite last command is ignored: plan from the measured state.
         ({"stamp": 0.0, "q_target": np.full(7, np.nan)}, 0.0, PlanStatus.OK),
@@ -82,6 +84,28 @@ def test_bad_observations_hold(mpc, home_q, obs_kwargs, now, status):
     if status is not PlanStatus.OK:
         assert result.command.hold
         assert torch.all(result.plan.actions[:, :7] == 0)
+
+
+def test_set_guardrails_rebuilds_the_plans_limits_and_the_filters_together(mpc, home_q):
+    """A keep-out zone around the hand at home, set between ticks: the planner finds every plan infeasible and the
+    filter holds for the zone; cleared again, both plan and move. A rebuild of only one side fails this."""
+    assert mpc.step(_obs(home_q), now_s=0.0).plan.ok
+    zone = SphereZone(tuple(mpc.safety.points(home_q)[0]), 0.05)
+    mpc.set_guardrails(GuardrailConfig(keep_out=(zone,)))
+    assert mpc.safety.cfg.guardrails.keep_out == (zone,)
+    blocked = mpc.step(_obs(home_q), now_s=0.0)
+    assert blocked.plan.status is PlanStatus.INFEASIBLE
+    assert blocked.command.hold
+    moving = mpc.safety.filter_actions(np.full((1, 8), 0.5), home_q, 0.0, 0.0)[1]
+    assert SafetyReason.KEEP_OUT in moving.reasons
+    mpc.set_guardrails(GuardrailConfig())
+    assert mpc.step(_obs(home_q), now_s=0.0).plan.ok
+
+
+def test_joint_readings_that_are_not_real_numbers_hold(mpc, home_q):
+    """Text that NumPy would parse, bools and complex values are not joint readings (no plan starts from them)."""
+    for q in ([str(v) for v in home_q], np.ones(7, dtype=bool), home_q.astype(complex)):
+        assert mpc.step(_obs(q), now_s=0.0).plan.status is PlanStatus.INVALID_INPUT
 
 
 def test_bad_image_and_nan_latent_hold(mpc, home_q):
@@ -140,3 +164,34 @@ def test_safety_filter_sees_the_reference_and_limits_the_step(mpc, home_q):
     result = mpc.step(_obs(lagging, q_target=home_q), now_s=0.0)
     assert SafetyReason.REFERENCE_IGNORED not in result.report.reasons
     assert np.all(np.abs(result.command.joint_targets[0] - home_q) <= 0.05 + 1e-12)
+
+
+class _ProbedModel(LinearWorldModel):
+    """A world model whose ee_pos probe reads the goal image's tool position (here: a fixed point)."""
+
+    def __init__(self, goal_position):
+        super().__init__(latent_dim=6)
+        self.probes = {"ee_pos": None}
+        self.goal_position = torch.as_tensor(goal_position, dtype=torch.float32)
+
+    def probe(self, name, z):
+        return self.goal_position.expand(z.shape[0], 3)
+
+
+def test_an_image_goal_behind_a_zone_is_reached_through_via_points_then_the_latent_energy(panda, home_q):
+    """While a keep-out zone blocks the tool's straight path to where the goal image shows it, the planner plans
+    a pose cost to a via point around the zone (same guardrails); with the way clear, the latent goal energy."""
+    arm = RecedingHorizonMPC.build(LinearWorldModel(), SMALL, CostConfig(), robot=panda)
+    tool = arm.safety.points(home_q)[0]
+    goal = tool + np.array([0.0, 0.4, 0.0])
+    mpc = RecedingHorizonMPC.build(_ProbedModel(goal), SMALL, CostConfig(), robot=panda)
+    mpc.set_goal(z_goal=torch.full((6,), 0.2))
+    assert "cost/goal_energy" in mpc.step(_obs(home_q), now_s=0.0).plan.cost_terms  # no zone: latent energy
+    mpc.set_guardrails(GuardrailConfig(keep_out=(SphereZone(tuple(tool + [0.0, 0.2, 0.0]), 0.05),)))
+    own = mpc.problem.stack
+    blocked = mpc.step(_obs(home_q), now_s=0.0)
+    assert blocked.plan.ok and "cost/pose_fk" in blocked.plan.cost_terms
+    assert "cost/goal_energy" not in blocked.plan.cost_terms
+    assert mpc.problem.stack is own  # the detour costs were for that tick only
+    mpc.set_guardrails(GuardrailConfig(keep_out=(SphereZone(tuple(tool + [0.0, -0.3, 0.0]), 0.05),)))  # behind
+    assert "cost/goal_energy" in mpc.step(_obs(home_q), now_s=0.0).plan.cost_terms

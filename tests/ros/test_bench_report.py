@@ -30,6 +30,16 @@ def _positive_finite(value) -> bool:
     return isinstance(value, (int, float)) and math.isfinite(value) and value > 0
 
 
+def _assert_the_arm_was_commanded(ros: dict) -> None:
+    """The quick ROS run (3 s at 10 Hz) commanded the arm about every period, frame -> command took a few
+    periods (p50 < 1 s, docs/benchmarks.md: 115-578 ms), and the holds counted are fewer than the commands (the
+    watchdog may hold some ticks on a loaded machine, not all of them)."""
+    assert _positive_finite(ros["p50_ms"]) and ros["p50_ms"] < 1000, ros
+    assert ros["commands"] >= 10, ros
+    assert isinstance(ros["holds"], int) and 0 <= ros["holds"] < ros["commands"], ros
+    assert f"{ros['commands']} commands, {ros['holds']} holds" in ros["note"], ros
+
+
 @pytest.mark.slow
 def test_quick_report_has_every_section(tmp_path, capsys, keep_torch_threads):
     assert SUBCOMMANDS["bench"][0] == "jepa_mpc.ros_nodes.bench_report"
@@ -48,8 +58,8 @@ def test_quick_report_has_every_section(tmp_path, capsys, keep_torch_threads):
     planner = {r["what"].split()[0] for r in report["rows"] if r["section"] == "planner"}
     assert planner == {"CEM", "gradient", "hybrid"}
     (ros,) = [r for r in report["rows"] if r["section"] == "ros"]
-    assert ros["commands"] > 0 and ros["unit"] == "plans/s"
-    assert ros["p50_ms"] < 2000, "frame -> command latency must be of the order of control periods"
+    assert ros["unit"] == "plans/s"
+    _assert_the_arm_was_commanded(ros)
     env = report["env"]
     assert env["torch"] == torch.__version__ and env["torch_threads"] == 1 and env["date"] and env["cpu_cores"] >= 1
     assert len(report["checkpoint"]["weights_sha256"]) == 64
@@ -87,8 +97,8 @@ def test_the_ros_loop_with_a_process_per_node_commands_the_arm_and_leaves_no_pro
                  "--ros-processes", "per-node", "--ros-domain-id", os.environ["ROS_DOMAIN_ID"]])
     assert code == 0
     (ros,) = [r for r in json.loads((tmp_path / "report.json").read_text())["rows"] if r["section"] == "ros"]
-    assert "a process per node" in ros["what"] and ros["commands"] > 0
-    assert _positive_finite(ros["p50_ms"]) and ros["p50_ms"] < 2000
+    assert "a process per node" in ros["what"]
+    _assert_the_arm_was_commanded(ros)
     left = subprocess.run(["pgrep", "-f", "jepa_mpc.ros_nodes.(sim_bridge|mpc_node|safety_filter_node)"],
                           capture_output=True, text=True)
     assert left.stdout == "", f"node processes left running: {left.stdout}"

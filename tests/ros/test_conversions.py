@@ -1,6 +1,8 @@
 """Message conversions: round trips are exact and malformed messages raise MessageError (never crash otherwise)."""
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -11,6 +13,7 @@ from sensor_msgs.msg import Image, JointState  # noqa: E402
 
 from jepa_mpc.ros_nodes.conversions import (  # noqa: E402
     MessageError,
+    check_image_msg,
     image_msg_to_rgb,
     joint_state_msg,
     joint_state_to_arrays,
@@ -58,16 +61,58 @@ def test_wrong_image_size_rejected():
         image_msg_to_rgb(msg, (64, 64))
 
 
-@settings(max_examples=100, deadline=None)
-@given(height=st.integers(0, 8), width=st.integers(0, 8), step=st.integers(0, 40), nbytes=st.integers(0, 400),
-       encoding=st.sampled_from(["rgb8", "bgr8", "mono8", "16UC1", "", "rgba8"]))
-def test_arbitrary_image_headers_never_crash(height, width, step, nbytes, encoding):
-    msg = Image(height=height, width=width, step=step, encoding=encoding, data=bytes(nbytes))
-    try:
-        rgb = image_msg_to_rgb(msg)
-    except MessageError:
-        return
-    assert rgb.shape == (height, width, 3) and rgb.dtype == np.uint8
+U32 = 2**32 - 1
+# Header sizes: small, huge, and ones whose products wrap around 2^32 (a C reader computing step * height or
+# width * 3 in uint32 would accept a few bytes as a giant image).
+SIZES = st.one_of(st.integers(0, 8), st.integers(0, U32), st.sampled_from([2**31, 2**30 + 1, U32, 1431655766]))
+
+
+def test_arbitrary_image_headers_are_accepted_exactly_when_consistent():
+    """Accepted exactly when the encoding is rgb8/bgr8, the size is non-zero, step >= 3 * width and the data
+    has step * height bytes (the rule written out here); then every pixel is where the header says. The safety
+    filter node's liveness check (check_image_msg) agrees with the mpc node's conversion on every header."""
+    seen: Counter = Counter()
+
+    @settings(max_examples=400, deadline=None, database=None, derandomize=True)
+    @given(data=st.data())
+    def check(data):
+        consistent = data.draw(st.booleans(), label="consistent")
+        if consistent:  # small but well-formed, possibly with row padding, then maybe one field broken
+            height, width = data.draw(st.integers(1, 6)), data.draw(st.integers(1, 6))
+            step = 3 * width + data.draw(st.integers(0, 5))
+            nbytes = step * height
+            broken = data.draw(st.sampled_from(["none", "none", "height", "width", "step", "nbytes"]), label="broken")
+            value = data.draw(SIZES, label="broken value")
+            height, width, step = (value if broken == k else v for k, v in
+                                   (("height", height), ("width", width), ("step", step)))
+            nbytes = min(value, 4096) if broken == "nbytes" else nbytes
+        else:
+            height, width, step = data.draw(SIZES), data.draw(SIZES), data.draw(SIZES)
+            nbytes = data.draw(st.integers(0, 4096))
+        encoding = data.draw(st.sampled_from(["rgb8", "rgb8", "bgr8", "mono8", "16UC1", "", "rgba8", "RGB8"]))
+        payload = np.random.default_rng(nbytes).integers(0, 256, nbytes, dtype=np.uint8).tobytes()
+        msg = Image(height=height, width=width, step=step, encoding=encoding, data=payload)
+        ok = (encoding in ("rgb8", "bgr8") and height > 0 and width > 0 and step >= 3 * width
+              and nbytes == step * height)
+        try:
+            check_image_msg(msg)
+            checked = True
+        except MessageError:
+            checked = False
+        assert checked == ok, (height, width, step, nbytes, encoding)
+        seen["accepted" if ok else "rejected"] += 1
+        seen["huge header"] += max(height, width, step) > 2**16
+        try:
+            rgb = image_msg_to_rgb(msg)
+        except MessageError:
+            assert not ok
+            return
+        assert ok
+        rows = np.frombuffer(payload, np.uint8).reshape(height, step)[:, : 3 * width].reshape(height, width, 3)
+        np.testing.assert_array_equal(rgb, rows[..., ::-1] if encoding == "bgr8" else rows)
+
+    check()
+    assert seen["accepted"] >= 20 and seen["rejected"] >= 100 and seen["huge header"] >= 50, seen
 
 
 def test_joint_state_reorders_by_name():

@@ -111,8 +111,55 @@ def test_parameter_files_load_into_every_node_config(graph):
             if spec.name == "sim_bridge":
                 continue  # starts a simulator; its parameters are covered by the graph tests
             node = getattr(importlib.import_module(spec.module), spec.cls)(spec.name, context=context)
-            assert node.cfg.guardrails.workspace_hi is not None
+            node.destroy_node()  # constructing it validated the block (values: the test below)
+    finally:
+        rclpy.try_shutdown(context=context)
+
+
+def test_real_arm_yaml_values_reach_the_nodes():
+    """What rclpy loads from launch/real_arm.yaml (zones, speed zone, limits, max_step_rad, watchdog ages) is what
+    the safety filter checks with and what the mpc node reads, value for value (the YAML read here independently)."""
+    rclpy = pytest.importorskip("rclpy")
+    import numpy as np
+    import yaml
+
+    from jepa_mpc.planner.config import SpeedZone, SphereZone
+    from jepa_mpc.ros_nodes.bringup import ros_args
+    from jepa_mpc.ros_nodes.mpc_node import MpcNode
+    from jepa_mpc.ros_nodes.safety_filter_node import SafetyFilterNode
+
+    path = default_params("real")
+    doc = yaml.safe_load(path.read_text())
+    common, own = doc["/**"]["ros__parameters"]["guardrails"], doc["safety_filter"]["ros__parameters"]
+    context = rclpy.Context()
+    rclpy.init(args=ros_args(path), context=context)
+    try:
+        node = SafetyFilterNode("safety_filter", context=context)
+        try:
+            f, cfg = node.filter, node.cfg
+            g = f.cfg.guardrails
+            assert g.workspace_lo == tuple(common["workspace_lo"]) and g.workspace_hi == tuple(common["workspace_hi"])
+            cx, cy, cz, r = common["keep_out_spheres"]
+            assert g.keep_out == (SphereZone((cx, cy, cz), r),)
+            sx, sy, sz, sr, v = common["speed_zone_spheres"]
+            assert g.speed_zones == (SpeedZone(SphereZone((sx, sy, sz), sr), v),)
+            assert (g.table_z_m, g.table_margin_m) == (common["table_z_m"], common["table_margin_m"])
+            offsets = node.robot.to_driver(np.zeros(node.robot.dof))  # driver = description + offset
+            lower = np.maximum(np.array(common["joint_lower"]) - offsets, f.mjcf_lower) + common["joint_margin_rad"]
+            np.testing.assert_allclose(f.lower, lower)
+            assert np.all(f.max_step <= own["max_step_rad"]) and np.isclose(f.max_step.max(), own["max_step_rad"])
+            assert cfg.joint_names == tuple(own["joint_names"]) and cfg.command_topic == own["command_topic"]
+            assert (cfg.max_joint_state_age_s, cfg.max_image_age_s, cfg.max_plan_age_s) == (
+                own["max_joint_state_age_s"], own["max_image_age_s"], own["max_plan_age_s"])
+            assert f.cfg.max_obs_age_s == own["max_joint_state_age_s"]
+        finally:
             node.destroy_node()
+        mpc = MpcNode("mpc", context=context)
+        try:
+            assert mpc.cfg.guardrails == node.cfg.guardrails  # the /** block reaches both nodes alike
+            assert mpc.cfg.image_topic == doc["mpc"]["ros__parameters"]["image_topic"]
+        finally:
+            mpc.destroy_node()
     finally:
         rclpy.try_shutdown(context=context)
 

@@ -21,17 +21,25 @@ from jepa_mpc.ros_nodes.graph import GRAPHS, default_params  # noqa: E402
 pytestmark = pytest.mark.slow
 
 
-def _episode_endpoints(seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Start and goal EE positions of the sim bridge's first episode for `seed` (same env, same seed)."""
+def _episode_endpoints(seed: int) -> tuple[np.ndarray, np.ndarray, object]:
+    """Start and goal EE positions of the sim bridge's first episode for `seed` (same env, same seed), and the
+    keep-out sphere of radius <= 4 cm that `jepa-mpc eval --keep-out-on-path` would put on its straight path (None
+    when the whole arm at the start or goal leaves no room for one)."""
     import gymnasium
 
     import jepa_mpc.sim  # noqa: F401
+    from jepa_mpc.apps.path_zone import path_zone
+    from jepa_mpc.planner.config import GuardrailConfig, SafetyConfig
+    from jepa_mpc.planner.safety import SafetyFilter
 
     env = gymnasium.make("jepa_mpc/PandaReach-v0").unwrapped
     env.reset(seed=seed)
     start, goal = env.ee_pos, env.goal_pos.copy()
+    arm = SafetyFilter(SafetyConfig(), "panda")
+    zone = path_zone(start, goal, arm.points(env.arm_qpos), arm.points(env.goal_arm_qpos),
+                     GuardrailConfig().for_robot(arm.robot).radii, 0.04)
     env.close()
-    return start, goal
+    return start, goal, zone
 
 
 def _run_graph(seed: int, extra_args: list[str], timeout_s: float, until_distance: float | None):
@@ -72,9 +80,9 @@ def test_reaches_pose_goal_with_shipped_checkpoint():
 
 
 def test_keep_out_zone_on_straight_path_is_never_entered():
-    seed = next(s for s in range(50) if np.linalg.norm(np.subtract(*_episode_endpoints(s))) > 0.25)
-    start, goal = _episode_endpoints(seed)
-    center, radius = (start + goal) / 2, 0.04
+    seed = next(s for s in range(50) if (z := _episode_endpoints(s)[2]) is not None and z.radius >= 0.03)
+    start, goal, zone = _episode_endpoints(seed)
+    center, radius = np.asarray(zone.center), zone.radius
     sphere = ",".join(f"{v:.4f}" for v in (*center, radius))
     op, commands = _run_graph(seed=seed, extra_args=["-p", f"mpc:guardrails.keep_out_spheres:=[{sphere}]",
                                                       "-p", f"safety_filter:guardrails.keep_out_spheres:=[{sphere}]"],

@@ -9,12 +9,13 @@ import pytest
 import jepa_mpc.sim  # noqa: F401  (registers the env ids)
 from jepa_mpc.apps.reacher_mpc import ReacherMPC
 from jepa_mpc.sim.collect import episode_seed
-from jepa_mpc.sim.reacher_policies import REACHER_ENV_ID, action_violates, oracle_action
+from jepa_mpc.sim.reacher_policies import action_violates, oracle_action
+from jepa_mpc.tasks import REACHER
 
 
 @pytest.fixture(scope="module")
 def env():
-    e = gymnasium.make(REACHER_ENV_ID).unwrapped
+    e = gymnasium.make(REACHER.env_id).unwrapped
     yield e
     e.close()
 
@@ -54,7 +55,7 @@ def _red_pixels(image: np.ndarray) -> int:
 def test_target_marker_is_hidden_unless_asked_for(env):
     obs, info = env.reset(seed=3)
     assert _red_pixels(obs["image"]) == 0 and _red_pixels(info["goal_image"]) == 0
-    shown = gymnasium.make(REACHER_ENV_ID, show_target=True).unwrapped
+    shown = gymnasium.make(REACHER.env_id, show_target=True).unwrapped
     obs, info = shown.reset(seed=3)
     assert _red_pixels(obs["image"]) > 20 and _red_pixels(info["goal_image"]) > 20
     shown.close()
@@ -88,7 +89,7 @@ def test_mpc_feeds_the_trained_proprioception_and_commands_stay_in_the_box(env, 
         return real_encode(self, image, proprio)
 
     monkeypatch.setattr(WorldModel, "encode", spy)
-    settings = EvalSettings(env_id=REACHER_ENV_ID, policy="mpc", checkpoint=str(tmp_path / "reacher"),
+    settings = EvalSettings(env_id=REACHER.env_id, policy="mpc", checkpoint=str(tmp_path / "reacher"),
                             num_samples=16, horizon=3, iterations=1)
     policy = ReacherMPC(settings, env)
     obs, info = env.reset(seed=0)
@@ -100,27 +101,26 @@ def test_mpc_feeds_the_trained_proprioception_and_commands_stay_in_the_box(env, 
         np.testing.assert_allclose(seen[-1][0], obs["joint_vel"])
         obs, *_ = env.step(action.astype(np.float32))
     with pytest.raises(ValueError, match="image"):
-        ReacherMPC(EvalSettings(env_id=REACHER_ENV_ID, goal="pose", checkpoint=str(tmp_path / "reacher")), env)
+        ReacherMPC(EvalSettings(env_id=REACHER.env_id, goal="pose", checkpoint=str(tmp_path / "reacher")), env)
 
 
 def test_eval_runs_the_reacher_baselines_with_zero_violations():
     from jepa_mpc.apps.evaluate import EvalSettings, evaluate
 
-    oracle, _ = evaluate(EvalSettings(env_id=REACHER_ENV_ID, policy="oracle", max_steps=25), episodes=4)
-    rand, _ = evaluate(EvalSettings(env_id=REACHER_ENV_ID, policy="random", max_steps=25), episodes=4)
+    oracle, _ = evaluate(EvalSettings(env_id=REACHER.env_id, policy="oracle", max_steps=25), episodes=4)
+    rand, _ = evaluate(EvalSettings(env_id=REACHER.env_id, policy="random", max_steps=25), episodes=4)
     assert oracle["success_rate"] == 1.0 and rand["success_rate"] <= 0.5
     assert oracle["violations"] == rand["violations"] == 0
     with pytest.raises(ValueError, match="Panda"):
-        evaluate(EvalSettings(env_id=REACHER_ENV_ID, policy="fk-mpc", max_steps=2), episodes=1)
+        evaluate(EvalSettings(env_id=REACHER.env_id, policy="fk-mpc", max_steps=2), episodes=1)
 
 
 def test_the_shipped_reacher_checkpoint_reaches_image_goals():
     """The default Reacher model (models/checkpoints/dmc_reacher) with the eval's tuned settings closes the loop."""
-    from jepa_mpc.apps.eval_cli import planning_defaults
     from jepa_mpc.apps.evaluate import EvalSettings, evaluate
 
-    tuned = planning_defaults(REACHER_ENV_ID, "image")
-    settings = EvalSettings(env_id=REACHER_ENV_ID, policy="mpc", num_samples=tuned.samples, horizon=tuned.horizon,
+    tuned = REACHER.planning_for("image")
+    settings = EvalSettings(env_id=REACHER.env_id, policy="mpc", num_samples=tuned.samples, horizon=tuned.horizon,
                             iterations=tuned.iterations, goal_mode=tuned.goal_mode,
                             action_weight=tuned.action_weight, max_steps=50, seed=5)
     summary, results = evaluate(settings, episodes=2, workers=1)
