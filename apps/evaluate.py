@@ -334,12 +334,12 @@ def run_episodes(settings: EvalSettings, indices: list[int]) -> list[EpisodeResu
             base = guardrails_for(robot) if getattr(env, "robot", None) is not None else GuardrailConfig()
             base = dataclasses.replace(base, keep_out=base.keep_out + tuple(settings.keep_out))
         checker = SafetyFilter(SafetyConfig(guardrails=base), robot) if settings.path_zone_radius_m else None
+        radii = base.for_robot(robot).radii if checker is not None else None  # check-sphere sizes, all episodes
         for i in indices:
             seed = episode_seed(settings.seed, i)
             obs, info = env.reset(seed=seed)
             guardrails, zone = base, None
             if checker is not None:  # this episode's obstacle on the straight path
-                radii = base.for_robot(robot).radii
                 zone = path_zone(env.ee_pos, env.goal_pos, checker.points(env.arm_qpos),
                                  checker.points(env.goal_arm_qpos), radii, settings.path_zone_radius_m)
                 guardrails = dataclasses.replace(base, keep_out=base.keep_out + ((zone,) if zone else ()))

@@ -66,10 +66,7 @@ def finite_vector(value: object, length: int) -> np.ndarray | None:
 def _hand_radius(robot: Robot, limits) -> float:
     """The largest check-sphere radius on the hand: the nearest link at or above the tool frame that carries check
     spheres, and the links below it (fingers). What passes closest to a zone the tool goes round."""
-    model = robot.model
-    site = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, robot.tool.frame)
-    body = int(model.site_bodyid[site]) if site >= 0 else mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY,
-                                                                            robot.tool.frame)
+    model, body = robot.model, robot.tool_body
     bodies = [mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, p.frame) for p in limits.check_points]
 
     def below(b: int, top: int) -> bool:  # b is top or one of its descendants

@@ -173,6 +173,8 @@ class Robot:
         self.upper = np.array([m.jnt_range[j][1] for j in arm], dtype=np.float64)
         self.aux_joint_names = tuple(m.joint(j).name for j in range(m.njnt) if j not in arm)
         self.tool = CheckPoint(TOOL_POINT, tool_frame, tuple(cfg.tool_offset), 0.0)
+        self.tool_body = tool_body
+        """Id in `model` of the body that carries the tool frame (the site's body, or the frame itself)."""
 
         self.joint_names = tuple(cfg.joint_names or preset.joint_names or self.model_joint_names)
         if len(self.joint_names) != self.dof or len(set(self.joint_names)) != self.dof:

@@ -5,6 +5,7 @@ by `jepa-mpc eval` (docs/experiments.md, "Reach"); the mpc node starts from them
 """
 from __future__ import annotations
 
+from jepa_mpc.models.shipped import SHIPPED_CHECKPOINT
 from jepa_mpc.tasks.spec import PlanningDefaults, Task
 
 IMAGE_GOAL_PLANNING = PlanningDefaults(
@@ -27,5 +28,5 @@ REACH = Task(
     max_episode_steps=60,
     planning={"image": IMAGE_GOAL_PLANNING, "pose": POSE_GOAL_PLANNING},
     exploration="reach",
-    checkpoint="panda_reach",
+    checkpoint=SHIPPED_CHECKPOINT.name,  # the default wherever a checkpoint setting is empty
 )
