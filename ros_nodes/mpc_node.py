@@ -60,7 +60,7 @@ from jepa_mpc.ros_nodes.robot_param import (
     check_timeout,
     driver_offsets,
     is_embedded_panda,
-    resolve_robot,
+    node_robot,
 )
 from jepa_mpc.ros_nodes.ros_logging import bridge_python_logs
 from jepa_mpc.tasks import REACH
@@ -214,9 +214,7 @@ class MpcNode(LifecycleNode):
     def on_configure(self, state) -> TransitionCallbackReturn:
         try:
             if self.robot is None:  # read-only: resolved once (a failed wait for the topic is retried)
-                robot = resolve_robot(self.cfg.robot_description, context=self.context,
-                                      timeout_s=self.cfg.robot_description_timeout_s, logger=self.get_logger(),
-                                      owner=self.get_name())
+                robot = node_robot(self)
                 joint_names = arm_joint_names(self.cfg.joint_names, robot)
                 proprio_names = tuple(self.cfg.proprio_joint_names) or (*joint_names, *robot.finger_joint_names)
                 with self._lock:

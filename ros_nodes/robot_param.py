@@ -109,6 +109,14 @@ def resolve_robot(description: str, *, context=None, timeout_s: float = 30.0, lo
     return robot
 
 
+def node_robot(node):
+    """resolve_robot for a node whose config (`node.cfg`) has robot_description and robot_description_timeout_s,
+    waiting in its context and logging to its logger."""
+    return resolve_robot(node.cfg.robot_description, context=node.context,
+                         timeout_s=node.cfg.robot_description_timeout_s, logger=node.get_logger(),
+                         owner=node.get_name())
+
+
 def arm_joint_names(names, robot) -> tuple[str, ...]:
     """The `joint_names` parameter for `robot`: empty means the robot's driver names; otherwise one distinct name
     per arm joint, in the description's order (NodeStartupError if not)."""

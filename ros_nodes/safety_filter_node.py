@@ -49,7 +49,7 @@ from jepa_mpc.ros_nodes.robot_param import (
     NodeStartupError,
     arm_joint_names,
     check_timeout,
-    resolve_robot,
+    node_robot,
 )
 
 
@@ -104,9 +104,7 @@ class SafetyFilterNode(Node):
 
     def _start(self) -> None:
         self.cfg: SafetyFilterNodeConfig = declare_config(self, SafetyFilterNodeConfig)
-        self.robot = resolve_robot(self.cfg.robot_description, context=self.context,
-                                   timeout_s=self.cfg.robot_description_timeout_s, logger=self.get_logger(),
-                                   owner=self.get_name())
+        self.robot = node_robot(self)
         self.joint_names = arm_joint_names(self.cfg.joint_names, self.robot)
         try:
             self.filter = SafetyFilter(self.cfg.safety_config(self.robot), self.robot)

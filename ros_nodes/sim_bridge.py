@@ -54,7 +54,7 @@ from jepa_mpc.ros_nodes.robot_param import (  # noqa: E402
     arm_joint_names,
     check_timeout,
     is_embedded_panda,
-    resolve_robot,
+    node_robot,
 )
 from jepa_mpc.ros_nodes.ros_logging import bridge_python_logs  # noqa: E402
 from jepa_mpc.sim.trajectory_follower import TrajectoryFollower  # noqa: E402
@@ -136,9 +136,7 @@ class SimBridgeNode(Node):
 
     def _start(self) -> None:
         self.cfg: SimBridgeConfig = declare_config(self, SimBridgeConfig)
-        self.robot = resolve_robot(self.cfg.robot_description, context=self.context,
-                                   timeout_s=self.cfg.robot_description_timeout_s, logger=self.get_logger(),
-                                   owner=self.get_name())
+        self.robot = node_robot(self)
         self.panda_scene = is_embedded_panda(self.robot)
         if self.cfg.task != "reach" and not self.panda_scene:
             raise NodeStartupError(f"task {self.cfg.task!r} runs on the embedded Panda only; {self.robot.name} gets "
