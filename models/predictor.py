@@ -61,11 +61,7 @@ class LatentPredictor(nn.Module):
 
         A leading time axis is allowed: [H,B,A] -> [H,depth,3,B,W] or [H,B,cond_dim].
         """
-        if self.cfg.z_dim > 0:
-            if u is None:  # planning time: the latent variable is at its prior mean
-                u = actions.new_zeros(*actions.shape[:-1], self.cfg.z_dim)
-            actions = torch.cat([actions, u.to(actions.dtype)], dim=-1)
-        c = self.cond(actions)  # [...,B,E]
+        c = self._embed(actions, u)  # [...,B,E]
         if not self.adaln:
             return c
         # One batched matmul straight into [depth*3, ..., B, W], so every shift/scale/gate is a contiguous [B,W]
@@ -76,6 +72,14 @@ class LatentPredictor(nn.Module):
         mod = torch.baddbmm(self.modulation.bias.view(depth * 3, 1, width), flat.expand(depth * 3, -1, -1), weight)
         mod = mod.view(depth, 3, *c.shape[:-1], width)  # [depth,3,...,B,W]
         return mod if c.ndim == 2 else mod.movedim(2, 0)  # [H,depth,3,B,W] view: cond[t] slices are contiguous
+
+    def _embed(self, actions: torch.Tensor, u: torch.Tensor | None) -> torch.Tensor:
+        """actions [...,A] (+ u [...,Z]) -> the condition embedding [...,E]."""
+        if self.cfg.z_dim > 0:
+            if u is None:  # planning time: the latent variable is at its prior mean
+                u = actions.new_zeros(*actions.shape[:-1], self.cfg.z_dim)
+            actions = torch.cat([actions, u.to(actions.dtype)], dim=-1)
+        return self.cond(actions)
 
     def step_conditioned(self, z: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         """z [B,D], cond from `condition` for one step -> z_next [B,D]."""
@@ -96,12 +100,45 @@ class LatentPredictor(nn.Module):
 
     def rollout(self, z0: torch.Tensor, actions: torch.Tensor, u: torch.Tensor | None = None) -> torch.Tensor:
         """z0 [B,D], actions [B,H,A] (+ u [B,H,Z]) -> z_1..z_H [B,H,D], open loop."""
+        u_t = None if u is None else u.transpose(0, 1).contiguous()
+        if self.adaln and not torch.is_grad_enabled():  # planning: the same function, in fewer memory passes
+            return self._rollout_inference(z0, actions.transpose(0, 1).contiguous(), u_t)
         # Every step's conditioning in one batched matmul, time-major so cond[t] is contiguous. (The inputs are
         # made contiguous too: F.linear on a strided 3-D input takes a path whose rounding depends on requires_grad.)
-        u_t = None if u is None else u.transpose(0, 1).contiguous()
         cond = self.condition(actions.transpose(0, 1).contiguous(), u_t)  # [H,...]
         z, out = z0, []
         for t in range(actions.shape[1]):
             z = self.step_conditioned(z, cond[t])
             out.append(z)
         return torch.stack(out, dim=1)  # [B,H,D]
+
+    def _rollout_inference(self, z0: torch.Tensor, actions_t: torch.Tensor, u_t: torch.Tensor | None) -> torch.Tensor:
+        """`rollout` of an adaLN predictor without autograd, time-major actions [H,B,A] -> [B,H,D] (a view).
+
+        Same arithmetic as step_conditioned, arranged for a CPU: each step's shift / scale / gate come from one
+        small matmul (they stay in cache, where the precomputed [H,depth,3,B,W] tensor of `condition` does not),
+        with 1 is folded into the scale's bias; matmuls add their bias in place instead of copying it into the
+        output first; norm, modulation and activation work in place; each z_t is written once, into a
+        time-major buffer. About 1.5x faster at K=512, H=20 on one CPU thread (docs/benchmarks.md).
+        """
+        depth, width = self.cfg.depth, self.cfg.width
+        cond = self._embed(actions_t, u_t)  # [H,B,E]
+        mod_w = self.modulation.weight.t()  # [E, depth*3*W]
+        mod_b = self.modulation.bias.view(depth, 3, width).clone()
+        mod_b[:, 1] += 1.0  # scale -> 1 + scale
+        mod_b = mod_b.reshape(-1)
+        in_w, out_w = self.in_proj.weight.t(), self.out_proj.weight.t()
+        blocks = [(b.fc1.weight.t(), b.fc1.bias, b.fc2.weight.t(), b.fc2.bias) for b in self.blocks]
+        out = z0.new_empty(actions_t.shape[0], *z0.shape)  # [H,B,D]
+        z = z0
+        for t in range(actions_t.shape[0]):
+            mod = torch.mm(cond[t], mod_w).add_(mod_b).view(-1, depth, 3, width)  # [B,depth,3,W]
+            h = torch.mm(z, in_w).add_(self.in_proj.bias)
+            for i, (w1, b1, w2, b2) in enumerate(blocks):
+                x = F.layer_norm(h, (width,)).mul_(mod[:, i, 1]).add_(mod[:, i, 0])
+                x = F.silu(torch.mm(x, w1).add_(b1), inplace=True)
+                h = torch.addcmul(h, mod[:, i, 2], torch.mm(x, w2).add_(b2))
+            z = torch.mm(h, out_w, out=out[t]).add_(self.out_proj.bias).add_(z)
+            if self.latent_norm:
+                z = out[t].copy_(F.layer_norm(z, (self.latent_dim,)))
+        return out.transpose(0, 1)

@@ -110,7 +110,8 @@ class JointPositionArm:
         kin = robot.kinematics(device=device)
         stack_for = functools.partial(build_cost_stack, costs, kin=kin, arm=cfg.arm, robot=robot, probe=probe,
                                       critic=critic, cube_probe=cube_probe)
-        problem = PlanProblem(world_model, stack_for(guardrails), kin, cfg.arm, compile=cfg.compile)
+        problem = PlanProblem(world_model, stack_for(guardrails), kin, cfg.arm, compile=cfg.compile,
+                              parallel_kinematics=cfg.parallel_kinematics)
         detour_stack_for = functools.partial(build_cost_stack, DETOUR_COSTS, kin=kin, arm=cfg.arm, robot=robot)
         arm = JointPositionArm(SafetyFilter(safety, robot), problem.action_dim, stack_for, detour_stack_for)
         if arm.dof != problem.dof:

@@ -62,6 +62,11 @@ class LatentRolloutBuilder:
             dt=self.dt,
         )
 
+    def with_arm_checks(self, actions: torch.Tensor, ctx: PlanContext, checks):
+        """(the Rollout, checks(it)), as RolloutBuilder.with_arm_checks (no arm: nothing to overlap)."""
+        rollout = self(actions, ctx)
+        return rollout, checks(rollout)
+
 
 class BoxPlanProblem(PlanProblem):
     """PlanProblem (same evaluate / objective / check) with latent-only rollouts instead of arm rollouts."""

@@ -484,6 +484,10 @@ class MPCConfig:
     """auto | cpu | cuda | cuda:N."""
     compile: bool = False
     """torch.compile the rollout and kinematics (mode reduce-overhead, i.e. CUDA graphs, on cuda)."""
+    parallel_kinematics: bool = False
+    """On cpu, compute each batch's joint path and check points in a second thread while the world model rolls the
+    batch out (planner/rollout.py): a plan then uses two cores. Off by default (evaluation runs several planners side
+    by side); the mpc node turns it on. Ignored on cuda and under autograd (the gradient planner)."""
     cuda_graph: bool = True
     """On cuda, capture the CEM solve as one CUDA graph and replay it every plan (planner/cuda_graph.py);
     the solve then runs all its iterations (plan_budget_s is checked only between solves). Ignored on cpu."""
@@ -505,7 +509,7 @@ class MPCConfig:
         _non_negative(owner, "max_future_stamp_s", self.max_future_stamp_s)
         if self.detour_clearance_m is not None:
             _non_negative(owner, "detour_clearance_m", self.detour_clearance_m)
-        for name in ("warm_start", "compile", "cuda_graph", "detour"):
+        for name in ("warm_start", "compile", "cuda_graph", "detour", "parallel_kinematics"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{owner}.{name} must be true or false, got {getattr(self, name)!r}")
         if not isinstance(self.device, str) or not (

@@ -52,18 +52,25 @@ class CostStack:
         """Goals the cost terms need."""
         return frozenset().union(*(c.requires for _, c in self.terms))
 
-    def evaluate(self, rollout: Rollout, ctx: PlanContext) -> Evaluation:
-        """Soft cost, violation and masks for every sample [K]."""
+    def guardrails(self, rollout: Rollout, ctx: PlanContext) -> tuple[torch.Tensor, torch.Tensor]:
+        """(feasible [K] bool, summed violation [K]) of every constraint; they read the arm's path, never z."""
         k = rollout.actions.shape[0]
-        raw = rollout.actions.new_zeros(k)
-        for weight, term in self.terms:
-            raw = raw + weight * term(rollout, ctx)
         violation = rollout.actions.new_zeros(k)
         feasible = torch.ones(k, dtype=torch.bool, device=rollout.actions.device)
         for constraint in self.constraints:
             ok, amount = constraint(rollout, ctx)
             feasible = feasible & ok
             violation = violation + amount
+        return feasible, violation
+
+    def evaluate(self, rollout: Rollout, ctx: PlanContext,
+                 guardrails: tuple[torch.Tensor, torch.Tensor] | None = None) -> Evaluation:
+        """Soft cost, violation and masks for every sample [K]; `guardrails`: this rollout's, already computed."""
+        k = rollout.actions.shape[0]
+        raw = rollout.actions.new_zeros(k)
+        for weight, term in self.terms:
+            raw = raw + weight * term(rollout, ctx)
+        feasible, violation = guardrails if guardrails is not None else self.guardrails(rollout, ctx)
         finite = torch.isfinite(raw)
         soft = torch.where(finite, raw, torch.full_like(raw, BIG_COST)).clamp(-BIG_COST, BIG_COST)
         return Evaluation(soft=soft, violation=violation, feasible=feasible, finite=finite, raw_soft=raw)

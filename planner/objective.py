@@ -34,6 +34,7 @@ class PlanProblem:
         arm: ArmControlConfig,
         *,
         compile: bool = False,
+        parallel_kinematics: bool = False,
     ) -> None:
         self.dof = len(kinematics.joint_names)
         if world_model.action_dim < self.dof:
@@ -42,7 +43,8 @@ class PlanProblem:
         self.action_dim = int(world_model.action_dim)
         self.device = kinematics.device
         rollout_fn = world_model.rollout
-        self.rollouts = RolloutBuilder(rollout_fn, kinematics, arm)
+        self.rollouts = RolloutBuilder(rollout_fn, kinematics, arm,
+                                       parallel=parallel_kinematics and self.device.type == "cpu")
         if compile:
             # CUDA graphs ("reduce-overhead") only pay off on a GPU; on CPU plain inductor fusion.
             mode = "reduce-overhead" if self.device.type == "cuda" else "default"
@@ -52,7 +54,8 @@ class PlanProblem:
 
     def evaluate(self, actions: torch.Tensor, ctx: PlanContext) -> Evaluation:
         """actions [K, H, A] -> Evaluation over K (grad flows to actions when enabled)."""
-        return self.stack.evaluate(self.rollouts(actions, ctx), ctx)
+        rollout, guardrails = self.rollouts.with_arm_checks(actions, ctx, lambda r: self.stack.guardrails(r, ctx))
+        return self.stack.evaluate(rollout, ctx, guardrails)
 
     def objective(self, ctx: PlanContext) -> Objective:
         """The objective bound to one context, as the optimisers take it."""

@@ -1,7 +1,8 @@
 """`jepa-mpc bench`: one report of planner latency, encoder throughput, training throughput and the end-to-end ROS
 loop latency (camera frame stamp -> safety-filtered arm command), with the device, versions and date it ran on.
 
-    jepa-mpc bench [--device auto|cpu|cuda] [--threads N] [--quick] [--skip-ros] [--skip-train]
+    jepa-mpc bench [--device auto|cpu|cuda] [--threads N] [--quick] [--skip-ros] [--skip-train] [--skip-planner]
+                   [--skip-encoder] [--ros-seconds S] [--ros-samples K] [--ros-plan-trigger frame|timer]
                    [--ros-processes one|per-node] [--checkpoint CKPT] [--out DIR]
 
 Each section calls the module that owns the measurement, so the figures match the single-purpose benchmarks:
@@ -12,6 +13,7 @@ graph of ros_nodes/graph.py (the loop). rclpy is imported only by the ROS sectio
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import dataclasses
 import datetime
@@ -29,6 +31,7 @@ import time
 
 import numpy as np
 
+from jepa_mpc.ros_nodes.latency import STAGES
 from jepa_mpc.tasks import REACH
 
 IMAGE_PLANNING = REACH.planning_for("image")
@@ -54,12 +57,13 @@ class BenchSettings:
     train_steps: int  # optimizer steps of the training run
     train_batch: int  # windows per step
     ros_seconds: float  # measured window of the ROS loop, after the first plan
-    ros_samples: int | None  # CEM K of the mpc node; None: the YAML's value
+    ros_samples: int | None  # CEM K of the mpc node; None: the YAML's value (the demo's)
 
 
 FULL = BenchSettings(plan_reps=50, samples=IMAGE_PLANNING.samples, horizon=IMAGE_PLANNING.horizon,
                      iterations=IMAGE_PLANNING.iterations, grad_steps=20, refine_steps=5, encode_batch=256,
-                     repeats=50, train_steps=30, train_batch=64, ros_seconds=15.0, ros_samples=None)
+                     repeats=50, train_steps=30, train_batch=64, ros_seconds=15.0,
+                     ros_samples=IMAGE_PLANNING.samples)  # the loop plans as the planner rows do
 QUICK = BenchSettings(plan_reps=3, samples=64, horizon=10, iterations=3, grad_steps=3, refine_steps=2,
                       encode_batch=16, repeats=3, train_steps=3, train_batch=8, ros_seconds=3.0, ros_samples=32)
 
@@ -82,6 +86,12 @@ def _device_spec(text: str) -> str:
     return text
 
 
+def _node_param(text: str) -> str:
+    if not re.fullmatch(r"[A-Za-z_][\w]*:[A-Za-z_][\w.]*:=.+", text):
+        raise argparse.ArgumentTypeError(f"expected NODE:NAME:=VALUE, got {text!r}")
+    return text
+
+
 def _domain_id(text: str) -> int:
     value = int(text)
     if not 0 <= value <= 232:
@@ -99,13 +109,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "3 training steps, 3 s of ROS loop")
     parser.add_argument("--skip-ros", action="store_true", help="no ROS loop section (runs without rclpy)")
     parser.add_argument("--skip-train", action="store_true", help="no training-throughput section")
+    parser.add_argument("--skip-planner", action="store_true", help="no planner-latency section")
+    parser.add_argument("--skip-encoder", action="store_true", help="no encoder / rollout section")
     parser.add_argument("--checkpoint", default="", help="world-model checkpoint (default: the shipped one)")
     parser.add_argument("--out", type=pathlib.Path, default=None, help="write report.json and report.md here")
     parser.add_argument("--goal", choices=["image", "pose"], default="image", help="goal of the ROS loop section")
     parser.add_argument("--ros-seconds", type=_positive(float), default=None,
                         help="measured seconds of the ROS loop (default 15, --quick 3)")
     parser.add_argument("--ros-samples", type=_positive(int), default=None,
-                        help="CEM K of the mpc node in the ROS loop (default: launch/sim_arm.yaml's, --quick 32)")
+                        help=f"CEM K of the mpc node in the ROS loop (default: the planner rows' "
+                        f"{IMAGE_PLANNING.samples}, --quick 32)")
+    parser.add_argument("--ros-plan-trigger", choices=["frame", "timer"], default=None,
+                        help="the mpc node's plan_trigger in the ROS loop (default: its own, frame); timer to compare")
+    parser.add_argument("--ros-param", action="append", default=[], type=_node_param, metavar="NODE:NAME:=VALUE",
+                        help="a parameter of a node of the ROS loop, as ros2 run's -p takes it (repeatable), e.g. "
+                        "mpc:parallel_kinematics:=false")
     parser.add_argument("--ros-processes", choices=["one", "per-node"], default="one",
                         help="ROS loop section: every node in this process (as `jepa-mpc demo`), or one process per "
                         "node (as `ros2 launch` and `bringup --processes per-node`)")
@@ -201,11 +219,12 @@ def training_section(model_cfg, device, s: BenchSettings) -> list[dict]:
 
 
 class LoopProbe:
-    """Bench subscriber: pairs each arm command with the camera frame behind it.
+    """Bench subscriber: joins each arm command to the plan and the camera frame behind it, stage by stage.
 
-    The mpc node reports in /diagnostics, right after each plan, `frame_stamp_s`: the stamp of the frame that plan
-    was computed from. A command's frame is the latest such stamp before the command arrives; its latency is this
-    node's clock at arrival minus that stamp (one ROS clock for the whole in-process graph).
+    After each plan the mpc node reports on /diagnostics the frame's stamp, the plan's stamp and the stages up to
+    publishing; after each filtered plan the safety_filter node reports that plan's stamp, its own two stages and
+    when it sent the command (ros_nodes/latency.py). The plan stamp joins the two; the first command to arrive here
+    after the filter sent it gives the last stage. All on one clock: the nodes share this machine's.
     """
 
     def __init__(self, context, command_topic: str, mpc_name: str, filter_name: str) -> None:
@@ -217,36 +236,67 @@ class LoopProbe:
         self._ok = DiagnosticStatus.OK
         self._mpc, self._filter = mpc_name, filter_name
         self.recording = False
-        self.frame_stamp_s: float | None = None
-        self.unstamped_plans = 0  # OK plans whose diagnostics lack frame_stamp_s (an older mpc node)
-        self.latencies_s: list[float] = []  # frame stamp -> command arrival, per command
-        self.plan_delays_s: list[float] = []  # frame stamp -> plan diagnostics arrival, per plan
+        self.frame_stamp_s: float | None = None  # of the latest plan (start-up: the first plan has come)
+        self.unstamped_plans = 0  # OK plans whose diagnostics lack plan_stamp_s (an older mpc node)
+        self.plans: dict[float, tuple[float, dict[str, float]]] = {}  # plan stamp -> (frame stamp, mpc stages)
+        self.filtered: list[tuple[float, float, dict[str, float]]] = []  # (plan stamp, sent s, filter stages)
+        self.arrivals_s: list[float] = []  # command arrival times
         self.plan_ms: list[float] = []  # the node's own plan latency, per plan
-        self.holds = 0
+        self.holds: collections.Counter[str] = collections.Counter()  # the safety filter's holds, by reason
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, 100)
         self.node.create_subscription(JointTrajectory, command_topic, self._on_command, 100)
 
     def _on_diag(self, msg) -> None:
         for status in msg.status:
+            values = {kv.key: kv.value for kv in status.values}
+            stages = {k[len("stage."):-len("_ms")]: float(v) for k, v in values.items() if k.startswith("stage.")}
             if status.name == self._mpc and status.level == self._ok:
-                values = {kv.key: kv.value for kv in status.values}
-                if "frame_stamp_s" not in values:
+                if "plan_stamp_s" not in values:
                     self.unstamped_plans += 1
                     continue
                 self.frame_stamp_s = float(values["frame_stamp_s"])
                 if self.recording:
-                    self.plan_delays_s.append(self._now_s() - self.frame_stamp_s)
+                    self.plans[float(values["plan_stamp_s"])] = (self.frame_stamp_s, stages)
                     self.plan_ms.append(float(values.get("plan_ms", "nan")))
-            elif status.name == self._filter and self.recording and status.message.startswith("HOLD"):
-                self.holds += 1
+            elif status.name == self._filter and self.recording:
+                if status.message.startswith("HOLD"):
+                    self.holds[status.message[len("HOLD"):].strip(" ()")] += 1
+                elif "plan_stamp_s" in values:
+                    self.filtered.append((float(values["plan_stamp_s"]), float(values["sent_s"]), stages))
 
     def _now_s(self) -> float:
         return self.node.get_clock().now().nanoseconds * 1e-9
 
     def _on_command(self, msg) -> None:
-        now_s = self._now_s()
-        if self.recording and self.frame_stamp_s is not None:
-            self.latencies_s.append(now_s - self.frame_stamp_s)
+        if self.recording:
+            self.arrivals_s.append(self._now_s())
+
+    def chains(self) -> list[tuple[float, dict[str, float]]]:
+        """join_chains of what this probe saw."""
+        return join_chains(self.plans, self.filtered, self.arrivals_s)
+
+
+def join_chains(plans: dict[float, tuple[float, dict[str, float]]],
+                filtered: list[tuple[float, float, dict[str, float]]],
+                arrivals_s: list[float]) -> list[tuple[float, dict[str, float]]]:
+    """(frame stamp -> command arrival in ms, {stage: ms}) for every command that came from a plan.
+
+    plans: plan stamp -> (frame stamp, the mpc node's stages); filtered: (plan stamp, time the command was sent,
+    the filter node's stages); arrivals_s: command arrival times, ascending. A command is the first arrival at or
+    after its sending; plans without a filter report (or reports without a plan, or a command) are left out.
+    """
+    arrivals = np.asarray(arrivals_s, dtype=float)
+    out = []
+    for plan_stamp, sent_s, filter_stages in filtered:
+        if plan_stamp not in plans:
+            continue  # planned before the window opened
+        frame_stamp, stages = plans[plan_stamp]
+        i = int(np.searchsorted(arrivals, sent_s))
+        if i == len(arrivals):
+            continue  # its command had not arrived when the window closed
+        arrival = float(arrivals[i])
+        out.append((1e3 * (arrival - frame_stamp), {**stages, **filter_stages, "command": 1e3 * (arrival - sent_s)}))
+    return out
 
 
 @contextlib.contextmanager
@@ -272,8 +322,9 @@ def _node_params(params: pathlib.Path, node: str) -> dict:
     return {**(data.get("/**") or {}).get("ros__parameters", {}), **(data.get(node) or {}).get("ros__parameters", {})}
 
 
-def _per_node_configs(params: pathlib.Path, samples: int | None):
-    """(mpc config, safety filter config) the child processes run with: dataclass defaults, the YAML, the bench's K."""
+def _per_node_configs(params: pathlib.Path, samples: int | None, plan_trigger: str | None):
+    """(mpc config, safety filter config) the child processes run with: dataclass defaults, the YAML, the bench's K
+    and plan trigger."""
     from jepa_mpc.ros_nodes.graph import MPC, SAFETY_FILTER
     from jepa_mpc.ros_nodes.mpc_node import MpcNodeConfig
     from jepa_mpc.ros_nodes.safety_filter_node import SafetyFilterNodeConfig
@@ -282,6 +333,7 @@ def _per_node_configs(params: pathlib.Path, samples: int | None):
         return {f.name: given[f.name] for f in dataclasses.fields(cls) if f.name in given and f.name != "guardrails"}
 
     mpc = scalars(MpcNodeConfig, _node_params(params, MPC.name)) | ({"num_samples": samples} if samples else {})
+    mpc |= {"plan_trigger": plan_trigger} if plan_trigger else {}
     return (MpcNodeConfig(**mpc),
             SafetyFilterNodeConfig(**scalars(SafetyFilterNodeConfig, _node_params(params, SAFETY_FILTER.name))))
 
@@ -291,7 +343,7 @@ def ros_section(args: argparse.Namespace, s: BenchSettings, startup_timeout_s: f
     per-node) with a goal, and time frame -> command from a probe node in this process."""
     try:
         import rclpy
-        from rclpy.executors import MultiThreadedExecutor
+        from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
     except ImportError as exc:
         raise RuntimeError(f"rclpy is not importable ({exc}); install the ros extra or pass --skip-ros") from exc
 
@@ -313,6 +365,10 @@ def ros_section(args: argparse.Namespace, s: BenchSettings, startup_timeout_s: f
         overrides += ["-p", f"{MPC.name}:torch_threads:={args.threads}"]
     if args.checkpoint:
         overrides += ["-p", f"{MPC.name}:checkpoint:={args.checkpoint}"]
+    if args.ros_plan_trigger:
+        overrides += ["-p", f"{MPC.name}:plan_trigger:={args.ros_plan_trigger}"]
+    for given in args.ros_param:
+        overrides += ["-p", given]
     params, in_process = default_params("sim"), args.ros_processes == "one"
     log.info("bench ros: bringing up the sim graph (%s) on domain %d (%s goal)",
              "one process" if in_process else "a process per node", domain, args.goal)
@@ -326,12 +382,15 @@ def ros_section(args: argparse.Namespace, s: BenchSettings, startup_timeout_s: f
                 by_name = {node.get_name(): node for node in nodes}
                 mpc_cfg, filter_cfg = by_name[MPC.name].cfg, by_name[SAFETY_FILTER.name].cfg
             else:
-                mpc_cfg, filter_cfg = _per_node_configs(params, s.ros_samples)
+                mpc_cfg, filter_cfg = _per_node_configs(params, s.ros_samples, args.ros_plan_trigger)
                 children = start_node_processes(GRAPHS["sim"], params, tuple(overrides),
                                                 env={"ROS_DOMAIN_ID": str(domain)})
             op = Operator(context, args.goal)
             probe = LoopProbe(context, filter_cfg.command_topic, MPC.name, SAFETY_FILTER.name)
-            executor = MultiThreadedExecutor(num_threads=4, context=context)
+            # the graph's own nodes want threads (as in bringup); the probe alone does not, and every cycle this
+            # process spends is one the measured graph does not get
+            executor = (MultiThreadedExecutor(num_threads=4, context=context) if in_process else
+                        SingleThreadedExecutor(context=context))
             for node in (*nodes, op.node, probe.node):
                 executor.add_node(node)
             deadline = time.monotonic() + startup_timeout_s
@@ -353,25 +412,34 @@ def ros_section(args: argparse.Namespace, s: BenchSettings, startup_timeout_s: f
         finally:
             stop_node_processes(children)
             teardown_graph(context, executor, nodes, [extra.node for extra in (op, probe) if extra is not None])
-    if not probe.latencies_s:
-        raise RuntimeError(f"no arm command arrived in {s.ros_seconds:.0f} s after the first plan")
-    lat_ms = 1e3 * np.asarray(probe.latencies_s)
-
-    def p50(values) -> float | None:
-        values = np.asarray(values, dtype=float)
-        values = values[np.isfinite(values)]
-        return float(np.percentile(values, 50)) if values.size else None
-
-    frame_to_plan_ms = p50(1e3 * np.asarray(probe.plan_delays_s))
-    plan_ms = p50(probe.plan_ms)
+    chains = probe.chains()
+    if not chains:
+        raise RuntimeError(f"no arm command from a plan arrived in {s.ros_seconds:.0f} s after the first plan")
     graph = "in-process sim graph" if in_process else "sim graph, a process per node"
     what = (f"frame stamp -> arm command, {graph}, {args.goal} goal, {mpc_cfg.optimizer} "
-            f"K={mpc_cfg.num_samples} H={mpc_cfg.horizon}, {mpc_cfg.iterations} iterations, {s.ros_seconds:.0f} s")
-    note = (f"{len(lat_ms)} commands, {probe.holds} holds; p50 frame -> plan {_fmt(frame_to_plan_ms)} ms, "
-            f"node plan {_fmt(plan_ms)} ms")
-    return [row("ros", what, p50_ms=float(np.percentile(lat_ms, 50)), p99_ms=float(np.percentile(lat_ms, 99)),
-                rate=len(probe.plan_ms) / elapsed, unit="plans/s", note=note, commands=len(lat_ms),
-                holds=probe.holds, frame_to_plan_p50_ms=frame_to_plan_ms, plan_p50_ms=plan_ms, seconds=elapsed)]
+            f"K={mpc_cfg.num_samples} H={mpc_cfg.horizon}, {mpc_cfg.iterations} iterations, "
+            f"plan_trigger {mpc_cfg.plan_trigger}, {s.ros_seconds:.0f} s")
+    return [loop_row(what, chains, probe.holds, len(probe.plan_ms), elapsed)]
+
+
+def loop_row(what: str, chains: list[tuple[float, dict[str, float]]], holds: dict[str, int], plans: int,
+             seconds: float) -> dict:
+    """The ROS loop's report row: frame -> command p50 / p99 over the joined chains, each stage's p50 / p99
+    (ros_nodes/latency.py, in the order of the chain) under `stages`, and the safety filter's holds by reason."""
+    total_ms = np.asarray([total for total, _ in chains])
+    stages = {}
+    for stage in STAGES:
+        values = np.asarray([parts[stage] for _, parts in chains if stage in parts], dtype=float)
+        if values.size:
+            stages[stage] = {"p50_ms": float(np.percentile(values, 50)), "p99_ms": float(np.percentile(values, 99))}
+    plan_p50 = stages.get("plan", {}).get("p50_ms")
+    n_holds = sum(holds.values())
+    why = f" ({', '.join(f'{reason} {n}' for reason, n in sorted(holds.items()))})" if holds else ""
+    note = f"{len(total_ms)} commands from plans, {n_holds} holds{why}; node plan p50 {_fmt(plan_p50)} ms"
+    return row("ros", what, p50_ms=float(np.percentile(total_ms, 50)), p99_ms=float(np.percentile(total_ms, 99)),
+               rate=plans / seconds, unit="plans/s", note=note, commands=len(total_ms), holds=n_holds,
+               holds_by_reason=dict(holds),
+               plan_p50_ms=plan_p50, seconds=seconds, stages=stages)
 
 
 # ------------------------------------------------------------------------------------------------ output
@@ -406,14 +474,24 @@ def markdown(report: dict) -> str:
              "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
     lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
               for cells in _table_rows(report["rows"])]
+    for r in report["rows"]:
+        if r.get("stages"):
+            lines += ["", f"Stages of: {r['what']} (ros_nodes/latency.py; p50s do not add up to the total's p50)", "",
+                      "| stage | what it covers | p50 ms | p99 ms |", "|---|---|---|---|"]
+            lines += [f"| {stage} | {STAGES[stage]} | {_fmt(t['p50_ms'])} | {_fmt(t['p99_ms'])} |"
+                      for stage, t in r["stages"].items()]
     return "\n".join(lines) + "\n"
 
 
 def text_table(rows: list[dict]) -> str:
-    """The rows as a fixed-width console table."""
+    """The rows as a fixed-width console table, then each ROS loop row's stages."""
     cells = [HEADER, *_table_rows(rows)]
     widths = [max(len(c[i]) for c in cells) for i in range(len(HEADER))]
-    return "\n".join("  ".join(c[i].ljust(widths[i]) for i in range(len(HEADER))).rstrip() for c in cells)
+    lines = ["  ".join(c[i].ljust(widths[i]) for i in range(len(HEADER))).rstrip() for c in cells]
+    for r in rows:
+        for stage, t in (r.get("stages") or {}).items():
+            lines.append(f"  stage {stage:<10} p50 {_fmt(t['p50_ms']):>6} ms  p99 {_fmt(t['p99_ms']):>6} ms")
+    return "\n".join(lines)
 
 
 def _importable(module: str) -> bool:
@@ -458,8 +536,9 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit(f"jepa-mpc bench: {exc}") from exc
     if args.threads:
         torch.set_num_threads(args.threads)
-    sections = [s for s in SECTIONS if not (s == "ros" and args.skip_ros) and not (s == "training" and
-                                                                                   args.skip_train)]
+    skipped = {"planner": args.skip_planner, "encoder": args.skip_encoder, "training": args.skip_train,
+               "ros": args.skip_ros}
+    sections = [s for s in SECTIONS if not skipped[s]]
     env = environment(device, torch.get_num_threads())
     log.info("bench: %s; sections %s", environment_line(env), ", ".join(sections))
     model, _, image_size = load_world_model(str(checkpoint), device)
@@ -481,7 +560,13 @@ def run(args: argparse.Namespace) -> int:
     env["load_average_end"] = [round(v, 2) for v in os.getloadavg()]
     flags = [("--quick", args.quick), (f"--device {args.device}", args.device != "auto"),
              (f"--threads {args.threads}", args.threads), ("--skip-ros", args.skip_ros),
-             ("--skip-train", args.skip_train), (f"--goal {args.goal}", args.goal != "image")]
+             ("--skip-train", args.skip_train), ("--skip-planner", args.skip_planner),
+             ("--skip-encoder", args.skip_encoder), (f"--goal {args.goal}", args.goal != "image"),
+             (f"--ros-processes {args.ros_processes}", args.ros_processes != "one"),
+             (f"--ros-seconds {args.ros_seconds}", args.ros_seconds),
+             (f"--ros-samples {args.ros_samples}", args.ros_samples),
+             (f"--ros-plan-trigger {args.ros_plan_trigger}", args.ros_plan_trigger),
+             *((f"--ros-param {given}", True) for given in args.ros_param)]
     command = " ".join(["jepa-mpc bench", *(flag for flag, given in flags if given)])
     report = {"command": command, "env": env, "checkpoint": _checkpoint_id(checkpoint), "sections": sections,
               "settings": dataclasses.asdict(settings), "wall_s": time.monotonic() - started, "rows": rows}

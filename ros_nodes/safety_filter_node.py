@@ -1,11 +1,18 @@
 """`safety_filter` node: between planner and arm, it checks every command with the arm's true kinematics.
 
-Each control period it takes the latest /planned_trajectory, runs planner.safety.SafetyFilter with the measured
-joint state (clamp or hold), and publishes to the controller topic (ros2_control JointTrajectoryController).
-Watchdog: if joint states or camera frames go stale, or the plan is older than max_plan_age_s, it commands a
-hold at the last safe target, within two control periods. Only a frame the mpc node would accept (the same
-conversions.check_image_msg) keeps the camera alive, and a stamp further ahead than the filter's
-max_future_stamp_s is invalid (rejected on arrival, never fresh in the watchdog: planner/stamps.py).
+As soon as a /planned_trajectory arrives it runs planner.safety.SafetyFilter on it with the measured joint state
+(clamp or hold) and publishes the result to the controller topic (ros2_control JointTrajectoryController): no
+timer between a plan and its command. The motion a command starts is checked from where the controller is when
+it arrives: the node follows what it sent with the JTC's own interpolation (robots/trajectory_follower.py), so a
+command sent before the previous one is finished is bounded and swept from that point, not from the previous
+target. Between plans the controller goes on with the checked trajectory it has: the plan's first points, as many
+as can start before the watchdog would hold for the plan's age (max_plan_age_s / control_period_s + 2); the rest
+could never be executed, so they are neither checked nor sent.
+Watchdog (each control period, and on every plan): if joint states or camera frames go stale, or the plan is
+older than max_plan_age_s, it commands a hold where the controller is, within two control periods. Only a frame
+the mpc node would accept (the same conversions.check_image_msg) keeps the camera alive, and a stamp further ahead
+than the filter's max_future_stamp_s is invalid (rejected on arrival, never fresh in the watchdog:
+planner/stamps.py).
 ~/estop latches a hold until ~/reset. Every tick's decision and its reasons go to /diagnostics.
 It trusts neither the model nor the optimiser.
 
@@ -31,6 +38,7 @@ from jepa_mpc.planner.config import SafetyConfig
 from jepa_mpc.planner.safety import SafetyFilter
 from jepa_mpc.planner.stamps import StampStatus, stamp_age_status
 from jepa_mpc.robots.arm_control import ArmControlConfig
+from jepa_mpc.robots.trajectory_follower import TrajectoryFollower
 from jepa_mpc.ros_nodes.conversions import (
     MessageError,
     check_image_msg,
@@ -42,6 +50,7 @@ from jepa_mpc.ros_nodes.conversions import (
     trajectory_to_array,
 )
 from jepa_mpc.ros_nodes.guardrail_params import GuardrailParams
+from jepa_mpc.ros_nodes.latency import StageWindow, tick_values
 from jepa_mpc.ros_nodes.params import declare_config, param, spin_node_main
 from jepa_mpc.ros_nodes.robot_param import (
     ROBOT_HELP,
@@ -51,6 +60,7 @@ from jepa_mpc.ros_nodes.robot_param import (
     check_timeout,
     node_robot,
 )
+from jepa_mpc.ros_nodes.ros_logging import bridge_python_logs
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,7 +71,8 @@ class SafetyFilterNodeConfig:
     robot_description_timeout_s: float = param(30.0, TIMEOUT_HELP, read_only=True)
     joint_names: tuple = param((), "ROS (driver) names of the arm joints, in the description's order; empty: the "
                                "robot's")
-    control_period_s: float = param(0.1, "tick period", read_only=True)
+    control_period_s: float = param(0.1, "time the controller is given for each command point; the watchdog's "
+                                    "period", read_only=True)
     max_step_rad: float = param(0.05, "largest joint change per period")
     max_joint_state_age_s: float = param(0.25, "older joint states: hold")
     max_image_age_s: float = param(0.25, "older camera frames: hold; 0 disables")
@@ -116,8 +127,15 @@ class SafetyFilterNode(Node):
         self._image_stamp = -math.inf
         self._plan: np.ndarray | None = None
         self._plan_stamp = -math.inf
+        self._plan_received_s = -math.inf
+        self._plan_pending = False  # a plan that has not been filtered yet
+        # Where the controller is: the JTC's interpolation of what this node sent (None before the first command)
+        self._controller: TrajectoryFollower | None = None
+        self._last_step: np.ndarray | None = None  # the last command's first step, from where it started
         self._last_sent: np.ndarray | None = None
-        self._prev_sent: np.ndarray | None = None
+        self.stage_window = StageWindow()
+        # Points a plan can still be executing when it goes stale and the watchdog's next tick holds the arm
+        self.points_sent = math.ceil(self.cfg.max_plan_age_s / self.cfg.control_period_s) + 2
         self.estopped = False
         self.last_decision = "waiting for joint states"
         self.counts = {"sent": 0, "hold": 0, "rejected_msgs": 0}
@@ -129,6 +147,15 @@ class SafetyFilterNode(Node):
         self.create_service(Trigger, "~/estop", self._on_estop)
         self.create_service(Trigger, "~/reset", self._on_reset)
         self.timer = self.create_timer(self.cfg.control_period_s, self._tick)
+        # last, once nothing here can fail: the filter's Python log lines (planner.safety) go to this node's ROS
+        # logger (/rosout) until destroy_node
+        self._log_bridge = bridge_python_logs(self)
+
+    def destroy_node(self) -> None:
+        if getattr(self, "_log_bridge", None) is not None:  # absent when the node failed to start
+            self._log_bridge.close()
+            self._log_bridge = None
+        super().destroy_node()
 
     def now_s(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
@@ -164,6 +191,7 @@ class SafetyFilterNode(Node):
             self._image_stamp = stamp
 
     def _on_plan(self, msg: JointTrajectory) -> None:
+        received_s = self.now_s()
         try:
             positions, _ = trajectory_to_array(msg, self.joint_names)
             stamp = self._stamp(msg)
@@ -172,6 +200,8 @@ class SafetyFilterNode(Node):
             return
         with self._lock:
             self._plan, self._plan_stamp = self.robot.from_driver(positions), stamp
+            self._plan_received_s, self._plan_pending = received_s, True
+        self._tick()  # command it now: a plan waiting for a timer is latency for nothing
 
     def _on_estop(self, request, response):
         self.estopped = True
@@ -206,49 +236,74 @@ class SafetyFilterNode(Node):
         return None
 
     def _tick(self) -> None:
+        """On a plan's arrival: filter it and command the result at once. On the timer: hold if the watchdog says
+        so, else nothing (the controller goes on with the checked trajectory it was sent)."""
         now = self.now_s()
         with self._lock:
-            q, q_stamp, plan = self._q, self._q_stamp, self._plan
+            q, q_stamp, plan, pending = self._q, self._q_stamp, self._plan, self._plan_pending
+            plan_stamp, received_s = self._plan_stamp, self._plan_received_s
             why = self.watchdog(now)
-        if q is None and self._last_sent is None:
+        if q is None and self._controller is None:
             self.last_decision = "waiting for joint states"
             self._publish_diag(DiagnosticStatus.STALE, self.last_decision)
             return
         if why is not None:
-            self._hold(why, q)
+            self._hold(why, q, now)
             return
-        qd_ref = None
-        if self._last_sent is not None and self._prev_sent is not None:
-            qd_ref = (self._last_sent - self._prev_sent) / self.cfg.control_period_s  # enables the acceleration bound
-        command, report = self.filter.filter(plan, q, q_stamp, now, q_reference=self._last_sent, qd_reference=qd_ref)
+        if not pending:
+            return
+        with self._lock:
+            self._plan_pending = False
+        # From where the controller is now, at the velocity of its last command (the acceleration bound's reference)
+        ref = self._controller.target_at(now) if self._controller is not None else None
+        qd_ref = None if self._last_step is None else self._last_step / self.cfg.control_period_s
+        command, report = self.filter.filter(plan[: self.points_sent], q, q_stamp, now, q_reference=ref,
+                                             qd_reference=qd_ref)
         if command.joint_targets.shape[0] == 0:
-            self._hold(report.describe(), q)
+            self._hold(report.describe(), q, now)
             return
-        self._send(command.joint_targets)
+        sent_s = self._send(command.joint_targets, now, ref if ref is not None else np.clip(q, self.filter.lower,
+                                                                                             self.filter.upper))
         if command.hold:
             self.counts["hold"] += 1
         self.last_decision = report.describe()
+        stages = {"transport": 1e3 * (received_s - plan_stamp), "filter": 1e3 * (sent_s - received_s)}
+        self.stage_window.add(stages)
         level = DiagnosticStatus.OK if report.ok else DiagnosticStatus.WARN
-        self._publish_diag(level, self.last_decision)
+        self._publish_diag(level, self.last_decision, {"plan_stamp_s": plan_stamp, "sent_s": sent_s,
+                                                       **tick_values(stages), **self.stage_window.summary()})
 
-    def _hold(self, why: str, q: np.ndarray | None) -> None:
-        """Command the last safe target (or the measured position clipped into the limits) and stay there."""
-        target = self._last_sent if self._last_sent is not None else np.clip(q, self.filter.lower, self.filter.upper)
-        self._send(target[None])
+    def _hold(self, why: str, q: np.ndarray | None, now: float) -> None:
+        """Command where the controller is now (a point of a checked motion; before any command, the measured
+        position clipped into the limits) and stay there."""
+        if self._controller is not None:
+            target = self._controller.target_at(now)
+        else:
+            target = np.clip(q, self.filter.lower, self.filter.upper)
+        self._send(target[None], now, target)
         self.counts["hold"] += 1
         self.last_decision = f"HOLD ({why})"
         self._publish_diag(DiagnosticStatus.ERROR if why == "estop" else DiagnosticStatus.WARN, self.last_decision)
 
-    def _send(self, targets: np.ndarray) -> None:
-        """Command model-convention targets [T, J] (published in the driver's convention)."""
-        self.pub_cmd.publish(trajectory_msg(self.joint_names, self.robot.to_driver(targets),
-                                            self.cfg.control_period_s, s_to_stamp(0.0)))
-        self._prev_sent = self._last_sent
+    def _send(self, targets: np.ndarray, now: float, start: np.ndarray) -> float:
+        """Command model-convention targets [T, J] (published in the driver's convention), point i reached at
+        (i + 1) control periods, the motion starting at `start` (where the controller is now). Returns the clock
+        just before publishing (no subscriber can have it earlier)."""
+        msg = trajectory_msg(self.joint_names, self.robot.to_driver(targets), self.cfg.control_period_s,
+                             s_to_stamp(0.0))
+        sent_s = self.now_s()
+        self.pub_cmd.publish(msg)
+        if self._controller is None:
+            self._controller = TrajectoryFollower(start)
+        period = self.cfg.control_period_s
+        self._controller.set_trajectory(targets, period * np.arange(1, len(targets) + 1), now, now)
+        self._last_step = np.asarray(targets[0], dtype=np.float64) - start
         self._last_sent = np.array(targets[0], dtype=np.float64)
         self.counts["sent"] += 1
+        return sent_s
 
-    def _publish_diag(self, level: int, message: str) -> None:
-        values = {"estop": self.estopped, **self.counts}
+    def _publish_diag(self, level: int, message: str, extra: dict | None = None) -> None:
+        values = {"estop": self.estopped, **self.counts, **(extra or {})}
         self.pub_diag.publish(diagnostics_msg(self.get_name(), level, message, values, s_to_stamp(self.now_s())))
 
 

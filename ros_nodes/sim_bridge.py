@@ -38,6 +38,7 @@ from std_msgs.msg import Float64MultiArray, Header  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 from trajectory_msgs.msg import JointTrajectory  # noqa: E402
 
+from jepa_mpc.robots.trajectory_follower import TrajectoryFollower  # noqa: E402
 from jepa_mpc.ros_nodes.conversions import (  # noqa: E402
     MessageError,
     joint_state_msg,
@@ -57,7 +58,6 @@ from jepa_mpc.ros_nodes.robot_param import (  # noqa: E402
     node_robot,
 )
 from jepa_mpc.ros_nodes.ros_logging import bridge_python_logs  # noqa: E402
-from jepa_mpc.sim.trajectory_follower import TrajectoryFollower  # noqa: E402
 
 LATCHED = QoSProfile(depth=1, durability=QoSDurabilityPolicy.TRANSIENT_LOCAL,
                      reliability=QoSReliabilityPolicy.RELIABLE)

@@ -89,7 +89,7 @@ MUTATIONS: dict[str, Mutation] = {
         (f"{SF}::test_bad_input_holds_with_a_reason",)),
     "node_hold_never_moves": Mutation(
         "A hold never moves", "jepa_mpc.ros_nodes.safety_filter_node",
-        (("self._send(target[None])", "self._send(target[None] - 1e-3)"),),
+        (("self._send(target[None], now, target)", "self._send(target[None] - 1e-3, now, target)"),),
         (f"{MOTION}::test_stale_plan_stops_commands_within_two_periods",)),
     "watchdog_camera": Mutation(
         "Watchdog", "jepa_mpc.ros_nodes.safety_filter_node",
@@ -123,7 +123,8 @@ MUTATIONS: dict[str, Mutation] = {
         (f"{MOTION}::test_estop_in_motion_holds_within_one_period_and_reset_discards_the_plan",)),
     "node_acceleration": Mutation(
         "Acceleration", "jepa_mpc.ros_nodes.safety_filter_node",
-        (("qd_ref = (self._last_sent - self._prev_sent) / self.cfg.control_period_s", "qd_ref = None"),),
+        (("qd_ref = None if self._last_step is None else self._last_step / self.cfg.control_period_s",
+          "qd_ref = None"),),
         (f"{MOTION}::test_node_bounds_acceleration_from_its_last_two_commands",)),
     "launch_values": Mutation(
         "Per-step (velocity) bound", "jepa_mpc.ros_nodes.safety_filter_node",

@@ -46,6 +46,27 @@ def test_rollout_equals_repeated_steps():
     assert not torch.allclose(traj[:, 0], z0)
 
 
+@pytest.mark.parametrize("z_dim", [0, 3])
+@pytest.mark.parametrize("depth", [1, 3])
+@pytest.mark.parametrize("latent_norm", [False, True])
+def test_planning_rollout_equals_the_differentiable_one(z_dim, depth, latent_norm):
+    """Without autograd an adaLN predictor rolls out through its inference path (fewer memory passes); it must be
+    the same function as the autograd path the gradient planner and training use, latent variable and all."""
+    torch.manual_seed(depth + z_dim)
+    cfg = tiny_model_config(predictor=PredictorConfig(width=32, depth=depth, z_dim=z_dim))
+    wm = WorldModel(dataclasses.replace(cfg, latent_norm=latent_norm) if latent_norm else cfg)
+    for p in wm.predictor.parameters():  # away from the adaLN-zero init, so every term matters
+        torch.nn.init.normal_(p, std=0.15)
+    z0, actions = torch.randn(6, cfg.latent_dim), torch.rand(6, 9, cfg.action_dim) * 2 - 1
+    u = torch.randn(6, 9, z_dim) if z_dim else None
+    for given_u in ([None, u] if z_dim else [None]):
+        reference = wm.predictor.rollout(z0.requires_grad_(), actions, given_u)  # autograd path
+        with torch.no_grad():
+            fast = wm.predictor.rollout(z0, actions, given_u)
+        torch.testing.assert_close(fast, reference.detach(), rtol=1e-4, atol=1e-4)  # float32 rounding, 9 steps
+        assert fast.shape == (6, 9, cfg.latent_dim) and not torch.allclose(fast[:, 0], fast[:, -1])
+
+
 def test_predictor_starts_as_identity():
     wm = WorldModel(tiny_model_config())
     z0 = torch.randn(3, 16)

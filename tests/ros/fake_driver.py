@@ -1,7 +1,8 @@
 """A fake "real arm driver": speaks only the ros2_control topics (joint states out, JTC trajectories in) plus a
-camera, with switches to make each stream go silent or send garbage. No MuJoCo dynamics: the arm jumps to the
-first commanded point, which is what a perfectly tracking controller would do. Like a real driver it works in the
-driver's joint convention (for the embedded Panda: Franka's, joint 6 = the description's + pi/2).
+camera, with switches to make each stream go silent or send garbage. No MuJoCo dynamics: the arm is where a
+JointTrajectoryController's interpolation of the commands puts it (robots/trajectory_follower.py), which is what
+a perfectly tracking controller would do. Like a real driver it works in the driver's joint convention (for the
+embedded Panda: Franka's, joint 6 = the description's + pi/2).
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from trajectory_msgs.msg import JointTrajectory
 
 from jepa_mpc.robots import load_robot
 from jepa_mpc.robots.panda import GRIPPER_OPEN
+from jepa_mpc.robots.trajectory_follower import TrajectoryFollower
 from jepa_mpc.ros_nodes.conversions import joint_state_msg, rgb_to_image_msg, trajectory_to_array
 
 PANDA = load_robot("panda")
@@ -27,7 +29,9 @@ class FakeArmDriver(Node):
         self.robot = load_robot(robot)
         self.joint_names = self.robot.joint_names
         self.q = self.robot.to_driver(self.robot.home)  # driver convention
+        self.controller = TrajectoryFollower(self.q)
         self.commands: list[tuple[float, np.ndarray]] = []  # (receive time s, first point, driver convention)
+        self.starts: list[np.ndarray] = []  # where the controller was when each command came: its motion's start
         self.camera_on = True
         self.joints_on = True
         self.fingers = fingers  # also publish the (open) finger joints, as the sim bridge does
@@ -40,12 +44,15 @@ class FakeArmDriver(Node):
         return self.get_clock().now().nanoseconds * 1e-9
 
     def _on_command(self, msg: JointTrajectory) -> None:
-        positions, _ = trajectory_to_array(msg, self.joint_names)
-        self.commands.append((self.now_s(), positions[0]))
-        self.q = positions[0].copy()
+        positions, times = trajectory_to_array(msg, self.joint_names)
+        now = self.now_s()
+        self.commands.append((now, positions[0]))
+        self.starts.append(self.controller.target_at(now))
+        self.controller.set_trajectory(positions, times, now, now)  # stamp 0: starts on receipt
 
     def _tick(self) -> None:
         stamp = self.get_clock().now().to_msg()
+        self.q = self.controller.target_at(self.now_s())
         if self.joints_on:
             names, q = self.joint_names, self.q
             fingers = self.robot.finger_joint_names

@@ -25,6 +25,7 @@ from tests.ros.conftest import spin_until
 from tests.ros.fake_driver import FakeArmDriver
 
 PERIOD = 0.1
+PLAN_POINTS = 5
 DEFAULTS = {"max_image_age_s": 0.2, "max_joint_state_age_s": 0.2, "max_plan_age_s": 0.3,
             "guardrails.keep_out_spheres": [0.5, 0.25, 0.3, 0.08]}
 
@@ -40,12 +41,14 @@ class FilterGraph:
     plan_pub: object
     image_pub: object
     js_pub: object
+    plans_sent_s: list = dataclasses.field(default_factory=list)
 
     def now_s(self) -> float:
         return self.planner.get_clock().now().nanoseconds * 1e-9
 
     def publish_plan(self, points, ahead_s: float = 0.0) -> float:
         """Publish a plan (driver convention) stamped now + ahead_s; returns the stamp."""
+        self.plans_sent_s.append(self.now_s())
         stamp = self.now_s() + ahead_s
         self.plan_pub.publish(trajectory_msg(PANDA_ROS_JOINTS, np.atleast_2d(points), self.period, s_to_stamp(stamp)))
         return stamp
@@ -54,10 +57,11 @@ class FilterGraph:
         return spin_until(self.executor, until, timeout_s=seconds)
 
     def keep_planning(self, step, seconds: float, each=None) -> None:
-        """Publish a fresh one-point plan driver.q + step every period for `seconds` (and call `each()`)."""
+        """Publish a fresh plan every period for `seconds`, as the mpc node does: PLAN_POINTS points from driver.q,
+        `step` further each (and call `each()`)."""
         end = time.monotonic() + seconds
         while time.monotonic() < end:
-            self.publish_plan(self.driver.q + step)
+            self.publish_plan(self.driver.q + np.arange(1, PLAN_POINTS + 1)[:, None] * step)
             if each is not None:
                 each()
             self.spin(self.period)
@@ -70,6 +74,12 @@ class FilterGraph:
 
     def commands_after(self, t: float) -> list[np.ndarray]:
         return [q for stamp, q in self.driver.commands if stamp > t]
+
+    def max_latency_s(self) -> float:
+        """The longest time from a plan's publication to the arm's receiving the command that follows it: while a
+        command travels, the controller moves on from where the filter saw it."""
+        sent = np.asarray(self.plans_sent_s)
+        return max(t - sent[sent <= t].max() for t, _ in self.driver.commands if np.any(sent <= t))
 
 
 def open_graph(context, period: float = PERIOD, **overrides):

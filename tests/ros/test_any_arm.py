@@ -69,18 +69,26 @@ TOY_URDF = """<robot name="toy_arm">
 # ------------------------------------------------------------------------------------------ the graph, any arm
 def _run_graph(robot: str, seed: int, timeout_s: float, until_distance: float):
     """The sim graph (sim_bridge + mpc + safety_filter) for `robot` with the episode's pose goal. Returns (operator,
-    the first point of every command the safety filter sent [N, J] in the driver's convention, its counts)."""
+    the first point of every command the safety filter sent [N, J] in the driver's convention, each command's first
+    step from where the filter saw the controller when it sent it [N, J] (model convention), its counts)."""
     context = rclpy.Context()
     names = [s.name for s in GRAPHS["sim"]]
     rclpy.init(args=[*ros_args(default_params("sim")), *robot_overrides(robot, names),
                      "-p", f"sim_bridge:seed:={seed}", "-p", "mpc:num_samples:=64"], context=context)
-    nodes, commands, executor, op = [], [], None, None
+    nodes, commands, steps, executor, op = [], [], [], None, None
     try:
         nodes = create_nodes(GRAPHS["sim"], context)
         sim, mpc, safety = nodes
         assert sim.robot is mpc.robot is safety.robot and sim.robot.name == robot
         assert "image" not in mpc.planners and mpc.image_goal_refusal, "the shipped world model is the Panda's"
         op = Operator(context, "pose", sim.robot, sim.joint_names)
+        send = safety._send
+
+        def recorded_send(targets, now, start):  # each command's first step, from where the filter saw the arm
+            steps.append(np.asarray(targets[0]) - start)
+            return send(targets, now, start)
+
+        safety._send = recorded_send
         op.node.create_subscription(
             JointTrajectory, "/joint_trajectory_controller/joint_trajectory",
             lambda m: commands.append(trajectory_to_array(m, sim.joint_names)[0][0]), 50)  # the point due next
@@ -92,7 +100,9 @@ def _run_graph(robot: str, seed: int, timeout_s: float, until_distance: float):
             executor.spin_once(timeout_sec=0.05)
             op.send_goal()
             settled = settled + 1 if op.trace and op.trace[-1]["distance"] <= until_distance else 0
-        return op, np.vstack(commands) if commands else np.zeros((0, sim.robot.dof)), dict(safety.counts)
+        empty = np.zeros((0, sim.robot.dof))
+        return (op, np.vstack(commands) if commands else empty, np.vstack(steps) if steps else empty,
+                dict(safety.counts))
     finally:
         teardown_graph(context, executor, nodes, [op.node] if op is not None else [])
 
@@ -100,13 +110,12 @@ def _run_graph(robot: str, seed: int, timeout_s: float, until_distance: float):
 @pytest.mark.slow
 @pytest.mark.parametrize("robot", [UR5E, XARM6])
 def test_sim_graph_moves_a_third_party_arm_to_a_pose_goal_through_the_safety_filter(robot):
-    op, commands, counts = _run_graph(robot, seed=1, timeout_s=40.0, until_distance=0.05)
+    op, commands, steps, counts = _run_graph(robot, seed=1, timeout_s=40.0, until_distance=0.05)
     assert op.goal_sent and op.goal_pos is not None
     assert len(commands) > 5 and counts["sent"] > 5, "the arm is commanded by the safety filter"
     assert op.distance <= 0.05, f"{robot}: tool {op.distance:.3f} m from the goal after 40 s"
     robot_ = load_robot(robot)
-    steps = np.abs(np.diff(commands, axis=0))
-    assert steps.max() <= 0.05 + 1e-6, "every command respects the filter's step bound"
+    assert np.abs(steps).max() <= 0.05 + 1e-9, "every command respects the filter's step bound"
     tools = np.array([robot_.tool_position(robot_.from_driver(q)) for q in commands])
     assert np.all(tools[:, 2] > 0.0), "no command puts the tool under the table"
 

@@ -15,7 +15,8 @@ pytest.importorskip("rclpy")
 import torch  # noqa: E402
 
 from jepa_mpc.apps.cli import SUBCOMMANDS, main  # noqa: E402
-from jepa_mpc.ros_nodes.bench_report import SECTIONS  # noqa: E402
+from jepa_mpc.ros_nodes.bench_report import SECTIONS, join_chains, loop_row, markdown  # noqa: E402
+from jepa_mpc.ros_nodes.latency import STAGES  # noqa: E402
 
 
 @pytest.fixture
@@ -37,7 +38,12 @@ def _assert_the_arm_was_commanded(ros: dict) -> None:
     assert _positive_finite(ros["p50_ms"]) and ros["p50_ms"] < 1000, ros
     assert ros["commands"] >= 10, ros
     assert isinstance(ros["holds"], int) and 0 <= ros["holds"] < ros["commands"], ros
-    assert f"{ros['commands']} commands, {ros['holds']} holds" in ros["note"], ros
+    assert f"{ros['commands']} commands from plans, {ros['holds']} holds" in ros["note"], ros
+    assert sum(ros["holds_by_reason"].values()) == ros["holds"], ros
+    assert list(ros["stages"]) == list(STAGES), "every stage of the chain was timed"
+    for stage, t in ros["stages"].items():
+        assert math.isfinite(t["p50_ms"]) and t["p50_ms"] > -1.0 and t["p99_ms"] >= t["p50_ms"], (stage, t)
+        assert t["p50_ms"] <= ros["p99_ms"], (stage, t)
 
 
 @pytest.mark.slow
@@ -66,11 +72,42 @@ def test_quick_report_has_every_section(tmp_path, capsys, keep_torch_threads):
 
     md = (tmp_path / "report.md").read_text()
     assert "| section | what | p50 ms | p99 ms | rate | notes |" in md
+    assert "| stage | what it covers | p50 ms | p99 ms |" in md and "\n| plan | " in md
     for section in SECTIONS:
         assert f"\n| {section} | " in md, section
     assert f"torch {torch.__version__}" in md and env["date"] in md
     printed = capsys.readouterr().out
     assert "frame stamp -> arm command" in printed and "windows/s" in printed
+
+
+MPC_PART = {"receive": 1.0, "decode": 0.5, "wait": 0.5, "encode": 2.0, "plan": 90.0, "publish": 6.0}
+
+
+def test_each_command_is_joined_to_its_plan_and_frame():
+    """Two plans, a filter report from before the window, a hold in between and a plan whose command never came:
+    each command from a plan gets its own frame, and its stages add up to frame stamp -> arrival."""
+    plans = {10.1: (10.0, MPC_PART), 10.2: (10.1, {**MPC_PART, "plan": 80.0, "publish": 16.0}), 10.3: (10.2, MPC_PART)}
+    filtered = [(9.9, 9.905, {"transport": 1.0, "filter": 2.0}),  # its plan came before the window
+                (10.1, 10.103, {"transport": 1.0, "filter": 2.0}),
+                (10.2, 10.204, {"transport": 2.0, "filter": 2.0}),
+                (10.3, 10.303, {"transport": 1.0, "filter": 2.0})]  # its command arrives after the window
+    arrivals = [9.906, 10.1035, 10.15, 10.2045]  # 10.15: a hold, from no plan
+    chains = join_chains(plans, filtered, arrivals)
+    assert [round(total, 6) for total, _ in chains] == [103.5, 104.5]
+    for total, stages in chains:
+        assert sum(stages.values()) == pytest.approx(total)
+    assert chains[1][1]["plan"] == 80.0 and chains[1][1]["command"] == pytest.approx(0.5)
+
+    row = loop_row("frame stamp -> arm command, test", chains, holds={"plan_stale": 1}, plans=3, seconds=0.3)
+    assert (row["p50_ms"], row["commands"], row["holds"]) == (pytest.approx(104.0), 2, 1)
+    assert "1 holds (plan_stale 1)" in row["note"]
+    assert row["stages"]["plan"]["p50_ms"] == 85.0 and row["stages"]["plan"]["p99_ms"] == pytest.approx(89.9)
+    assert list(row["stages"]) == list(STAGES)
+    md = markdown({"command": "jepa-mpc bench", "rows": [row], "checkpoint": {"path": "x", "weights_sha256": "0" * 64,
+                   "proprio_key": "none"}, "env": {"gpu": None, "cpu": "cpu", "cpu_cores": 2, "device": "cpu",
+                   "torch_threads": 1, "python": "3", "torch": "2", "mujoco": "3", "numpy": "2", "rclpy": "9",
+                   "date": "today", "load_average_start": [0.0]}})
+    assert "| plan | the solve: CEM / gradient iterations, costs, guardrails, final check | 85.0 | 89.9 |" in md
 
 
 def _bench_without_rclpy(*argv: str) -> subprocess.CompletedProcess:
@@ -122,6 +159,7 @@ def test_skip_ros_runs_with_rclpy_blocked(tmp_path):
     (["--ros-seconds", "-1"], "must be > 0"),
     (["--ros-domain-id", "999"], "0-232"),
     (["--goal", "joint"], "invalid choice"),
+    (["--ros-param", "parallel_kinematics=false"], "NODE:NAME:=VALUE"),
 ])
 def test_bad_arguments_exit_with_a_message(argv, message, capsys):
     with pytest.raises(SystemExit) as exc:

@@ -59,6 +59,31 @@ def test_a_planner_warning_reaches_rosout_as_the_mpc_nodes_warning(ros_context):
         executor.shutdown()
 
 
+def test_a_safety_filter_error_reaches_rosout_as_the_filter_nodes_error(ros_context):
+    """In its own process (`ros2 launch`, `bringup --processes per-node`) the filter's Python lines are the
+    safety_filter node's: a filter that fails holds and says so on /rosout."""
+    from jepa_mpc.ros_nodes.safety_filter_node import SafetyFilterNode
+
+    listener, executor, received = _listen(ros_context)
+    node = SafetyFilterNode("filter_rosout_probe", context=ros_context)
+    try:
+        def broken(*args, **kwargs):
+            raise RuntimeError("a bug in a check")
+
+        node.filter._filter = broken
+        node.filter.filter(np.zeros((1, node.robot.dof)), node.robot.home, 0.0, 0.0)  # -> hold, logged
+
+        def failed():
+            return [m for m in received if m.name == "filter_rosout_probe" and "safety filter failed" in m.msg]
+
+        assert spin_until(executor, failed, timeout_s=10.0), [(m.name, m.msg) for m in received]
+        assert failed()[0].level == Log.ERROR and "a bug in a check" in failed()[0].msg
+    finally:
+        node.destroy_node()
+        listener.destroy_node()
+        executor.shutdown()
+
+
 def test_each_record_goes_once_to_the_most_specific_node_and_logging_is_restored(ros_context):
     root = logging.getLogger("jepa_mpc")
     before = (root.level, root.propagate)

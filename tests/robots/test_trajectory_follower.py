@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from jepa_mpc.sim.trajectory_follower import TrajectoryFollower
+from jepa_mpc.robots.trajectory_follower import TrajectoryFollower
 
 
 def test_interpolates_and_holds():

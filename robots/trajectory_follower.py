@@ -48,4 +48,4 @@ class TrajectoryFollower:
             return self._points[0].copy()
         i = int(np.searchsorted(self._times, t, side="right"))
         w = (t - self._times[i - 1]) / (self._times[i] - self._times[i - 1])
-        return (1 - w) * self._points[i - 1] + w * self._points[i]
+        return self._points[i - 1] + w * (self._points[i] - self._points[i - 1])  # exact while standing still
