@@ -45,8 +45,10 @@ def checkpoint_paths(path: str | os.PathLike) -> tuple[pathlib.Path, pathlib.Pat
 
 
 def save_checkpoint(path: str | os.PathLike, model: WorldModel, *, train_config: Any = None,
-                    data_fingerprint: dict | None = None, metrics: dict | None = None) -> pathlib.Path:
-    """Write `model` to path(.safetensors/.json); returns the weights path."""
+                    data_fingerprint: dict | None = None, metrics: dict | None = None,
+                    preprocessing: dict | None = None) -> pathlib.Path:
+    """Write `model` to path(.safetensors/.json); returns the weights path. `preprocessing`: how its training
+    frames were cropped and resized (models/preprocess.py); None: rendered at the model's size."""
     weights_path, meta_path = checkpoint_paths(path)
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     meta_path.unlink(missing_ok=True)  # an old config must never vouch for new weights
@@ -59,6 +61,7 @@ def save_checkpoint(path: str | os.PathLike, model: WorldModel, *, train_config:
         "model_config": config_to_dict(model.cfg),
         "train_config": config_to_dict(train_config) if dataclasses.is_dataclass(train_config) else train_config,
         "data_fingerprint": data_fingerprint,
+        "preprocessing": preprocessing,
         "metrics": metrics or {},
         "tensors": {k: list(v.shape) for k, v in state.items()},
         "torch_version": torch.__version__,

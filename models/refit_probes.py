@@ -51,7 +51,8 @@ def refit_probes(checkpoint: str | pathlib.Path, data: list[str | pathlib.Path],
     else:
         metrics.pop("push_response", None)  # measured through the old probe: it no longer describes this model
     path = save_checkpoint(pathlib.Path(out) / "model", model, train_config=meta.get("train_config"),
-                           data_fingerprint=meta.get("data_fingerprint"), metrics=metrics)
+                           data_fingerprint=meta.get("data_fingerprint"), metrics=metrics,
+                           preprocessing=meta.get("preprocessing"))
     atomic_write_json(pathlib.Path(out) / "metrics.json", metrics)
     return model, metrics, path
 

@@ -37,7 +37,7 @@ from jepa_mpc.models.config import (
 )
 from jepa_mpc.models.data import WindowDataset, held_out_windows, split_episodes
 from jepa_mpc.models.device import resolve_device
-from jepa_mpc.models.episodes import complete_indices, load_episode
+from jepa_mpc.models.episodes import complete_indices, load_episode, read_dataset_meta
 from jepa_mpc.models.evaluation import fit_probes, frames_of, push_response, rollout_errors
 from jepa_mpc.models.monitors import CollapseDetector, CollapseError, covariance_spectrum, latent_stats
 from jepa_mpc.models.objective import JepaObjective, ema_momentum_at, lr_at
@@ -153,7 +153,8 @@ def train(cfg: TrainConfig, model_cfg: WorldModelConfig, *, resume: bool = False
             if response is not None:
                 metrics["push_response"] = response
             result.model_path = save_checkpoint(out / "model", model, train_config=cfg,
-                                                data_fingerprint=fingerprint, metrics=metrics)
+                                                data_fingerprint=fingerprint, metrics=metrics,
+                                                preprocessing=read_dataset_meta(cfg.data).get("preprocessing"))
             atomic_write_json(out / "metrics.json", metrics)
             for k, v in result.probes.items():
                 if writer:

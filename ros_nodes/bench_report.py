@@ -35,6 +35,7 @@ from jepa_mpc.ros_nodes.latency import STAGES
 from jepa_mpc.tasks import REACH
 
 IMAGE_PLANNING = REACH.planning_for("image")
+IMAGE_SIZE = 64  # the shipped model's input
 
 log = logging.getLogger(__name__)
 
@@ -216,6 +217,39 @@ def training_section(model_cfg, device, s: BenchSettings) -> list[dict]:
     return [row("training", f"{r['steps']} optimizer steps, batch {r['batch_size']}, {r['rollout_steps']}-step "
                             "windows (data + fwd + bwd + step)", rate=r["windows_per_s"], unit="windows/s",
                 note=f"{r['wall_s']:.1f} s wall incl. setup", wall_s=r["wall_s"])]
+
+
+def camera_rows(s: BenchSettings, size: int = IMAGE_SIZE) -> list[dict]:
+    """A 640x480 camera frame -> the model's input, as the mpc node does it (ros_nodes/conversions.py, then
+    models/preprocess.py: centre crop, area resize), raw bgr8 and JPEG, on this thread."""
+    from jepa_mpc.models.preprocess import ImagePreprocessing
+    from jepa_mpc.ros_nodes.conversions import (
+        compressed_msg_to_rgb,
+        image_msg_to_rgb,
+        rgb_to_compressed_msg,
+        rgb_to_image_msg,
+        s_to_stamp,
+    )
+
+    y, x = np.mgrid[0:480, 0:640]  # a camera-like frame: smooth shading and sensor noise (JPEG sizes like a real one)
+    noise = np.random.default_rng(0).integers(-8, 8, (480, 640, 3))
+    frame = np.clip(np.stack([x * 0.4, y * 0.5, (x + y) * 0.2], -1) % 256 + noise, 0, 255).astype(np.uint8)
+    preprocessing = ImagePreprocessing(size=size)
+    rows = []
+    for what, msg, decode in (("bgr8", rgb_to_image_msg(frame, s_to_stamp(0), "camera", "bgr8"), image_msg_to_rgb),
+                              ("JPEG q90", rgb_to_compressed_msg(frame, s_to_stamp(0), "camera", "jpeg"),
+                               compressed_msg_to_rgb)):
+        times = []
+        for i in range(10 + 20 * s.repeats):
+            start = time.perf_counter()
+            preprocessing.apply(decode(msg))
+            if i >= 10:
+                times.append(1e3 * (time.perf_counter() - start))
+        p50, p99 = np.percentile(times, (50, 99))
+        rows.append(row("camera", f"640x480 {what} -> {size}x{size} model input (decode, centre crop, area resize, "
+                        "Pillow)", p50_ms=float(p50), p99_ms=float(p99), rate=1e3 / p50, unit="frames/s",
+                        note=f"{len(times)} frames, one thread; goal <= 3 ms"))
+    return rows
 
 
 class LoopProbe:
@@ -554,7 +588,7 @@ def run(args: argparse.Namespace) -> int:
             elif section == "training":
                 rows += training_section(model.cfg, device, settings)
             else:
-                rows += ros_section(args, settings)
+                rows += camera_rows(settings) + ros_section(args, settings)
         except RuntimeError as exc:  # a section that cannot run (no rclpy, graph did not come up): say which
             raise SystemExit(f"jepa-mpc bench: {section} section failed: {exc}") from exc
     env["load_average_end"] = [round(v, 2) for v in os.getloadavg()]

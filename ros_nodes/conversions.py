@@ -4,18 +4,26 @@ Nodes call these inside their callbacks, catch MessageError, report it on /diagn
 """
 from __future__ import annotations
 
+import io
 import math
 
 import numpy as np
 from builtin_interfaces.msg import Duration, Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from sensor_msgs.msg import Image, JointState
+from sensor_msgs.msg import CompressedImage, Image, JointState
 from std_msgs.msg import Header
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from jepa_mpc.planner.stamps import StampStatus, stamp_age_status
 
-SUPPORTED_ENCODINGS = {"rgb8": False, "bgr8": True}  # encoding -> channels reversed
+ENCODINGS = {"rgb8": 3, "bgr8": 3, "rgba8": 4, "bgra8": 4, "mono8": 1}
+"""sensor_msgs/Image encodings a camera frame may come in -> bytes per pixel (what real drivers publish)."""
+_BGR = ("bgr8", "bgra8")
+COMPRESSED_FORMATS = ("jpeg", "png")
+"""sensor_msgs/CompressedImage formats, as image_transport's compressed plugin writes them ("jpeg",
+"rgb8; jpeg compressed bgr8", "png", ...)."""
+COLOUR_ONLY = ("this model takes colour frames: publish rgb8, bgr8, rgba8, bgra8 or a colour JPEG/PNG (a mono8 or "
+               "greyscale camera cannot feed it)")
 
 
 class MessageError(ValueError):
@@ -47,34 +55,96 @@ def s_to_duration(t: float) -> Duration:
     return Duration(sec=int(sec), nanosec=int(round((t - sec) * 1e9)) % 1_000_000_000)
 
 
-def rgb_to_image_msg(rgb: np.ndarray, stamp: Time, frame_id: str) -> Image:
-    """uint8 [H, W, 3] RGB array -> sensor_msgs/Image (rgb8)."""
-    rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
+def rgb_to_image_msg(rgb: np.ndarray, stamp: Time, frame_id: str, encoding: str = "rgb8") -> Image:
+    """uint8 [H, W, 3] RGB array -> sensor_msgs/Image in rgb8, bgr8 or mono8 (ITU-R 601 luma, as cameras do)."""
+    rgb = np.asarray(rgb, dtype=np.uint8)
+    if encoding == "bgr8":
+        pixels = rgb[..., ::-1]
+    elif encoding == "mono8":
+        pixels = ((rgb.astype(np.uint32) @ np.array([299, 587, 114], np.uint32) + 500) // 1000).astype(np.uint8)
+    elif encoding == "rgb8":
+        pixels = rgb
+    else:
+        raise ValueError(f"encoding must be rgb8, bgr8 or mono8, got {encoding!r}")
+    pixels = np.ascontiguousarray(pixels)
     msg = Image(header=Header(stamp=stamp, frame_id=frame_id), height=rgb.shape[0], width=rgb.shape[1],
-                encoding="rgb8", is_bigendian=0, step=rgb.shape[1] * 3)
-    msg.data = rgb.tobytes()
+                encoding=encoding, is_bigendian=0, step=rgb.shape[1] * ENCODINGS[encoding])
+    msg.data = pixels.tobytes()
     return msg
 
 
 def check_image_msg(msg: Image, expected_hw: tuple[int, int] | None = None) -> None:
-    """Raise MessageError unless `msg` is a usable rgb8/bgr8 frame (of `expected_hw` when given). The one image
-    check: the mpc node converts what passes, the safety filter node counts only what passes as a live camera."""
-    if msg.encoding not in SUPPORTED_ENCODINGS:
-        raise MessageError(f"image encoding {msg.encoding!r} not supported (use one of {sorted(SUPPORTED_ENCODINGS)})")
-    if msg.height == 0 or msg.width == 0 or msg.step < msg.width * 3:
-        raise MessageError(f"image has size {msg.width}x{msg.height} with step {msg.step}")
+    """Raise MessageError unless `msg` is a well-formed frame in one of ENCODINGS (of `expected_hw` when given). The
+    one image check: the mpc node converts what passes, the safety filter node counts only what passes as a live
+    camera."""
+    if msg.encoding not in ENCODINGS:
+        raise MessageError(f"image encoding {msg.encoding!r} not supported (use one of {sorted(ENCODINGS)})")
+    if msg.height == 0 or msg.width == 0 or msg.step < msg.width * ENCODINGS[msg.encoding]:
+        raise MessageError(f"image has size {msg.width}x{msg.height} with step {msg.step} for {msg.encoding}")
     if len(msg.data) != msg.step * msg.height:
         raise MessageError(f"image data has {len(msg.data)} bytes, expected step*height = {msg.step * msg.height}")
     if expected_hw is not None and (msg.height, msg.width) != tuple(expected_hw):
         raise MessageError(f"image is {msg.height}x{msg.width}, the model expects {expected_hw[0]}x{expected_hw[1]}")
 
 
-def image_msg_to_rgb(msg: Image, expected_hw: tuple[int, int] | None = None) -> np.ndarray:
-    """sensor_msgs/Image (rgb8 or bgr8) -> uint8 [H, W, 3] RGB; raise MessageError on anything else."""
-    check_image_msg(msg, expected_hw)
+def image_msg_to_array(msg: Image) -> np.ndarray:
+    """sensor_msgs/Image -> uint8 [H, W, 3] RGB (colour encodings, alpha dropped) or [H, W] (mono8); MessageError
+    on a malformed or unsupported frame."""
+    check_image_msg(msg)
+    channels = ENCODINGS[msg.encoding]
     rows = np.frombuffer(bytes(msg.data), dtype=np.uint8).reshape(msg.height, msg.step)
-    rgb = rows[:, : msg.width * 3].reshape(msg.height, msg.width, 3)
-    return np.array(rgb[..., ::-1] if SUPPORTED_ENCODINGS[msg.encoding] else rgb)  # writable copy
+    pixels = rows[:, : msg.width * channels].reshape(msg.height, msg.width, channels)
+    if channels == 1:
+        return np.array(pixels[..., 0])
+    return np.array(pixels[..., 2::-1] if msg.encoding in _BGR else pixels[..., :3])  # writable RGB copy
+
+
+def check_colour_image_msg(msg: Image, expected_hw: tuple[int, int] | None = None) -> None:
+    """check_image_msg, and a colour encoding (COLOUR_ONLY): a frame the models can take."""
+    check_image_msg(msg, expected_hw)
+    if ENCODINGS[msg.encoding] == 1:
+        raise MessageError(f"{msg.encoding} frame: {COLOUR_ONLY}")
+
+
+def image_msg_to_rgb(msg: Image, expected_hw: tuple[int, int] | None = None) -> np.ndarray:
+    """sensor_msgs/Image in a colour encoding -> uint8 [H, W, 3] RGB (of `expected_hw` when given); MessageError
+    on anything else, mono8 included (COLOUR_ONLY)."""
+    check_colour_image_msg(msg, expected_hw)
+    return image_msg_to_array(msg)
+
+
+def compressed_msg_to_rgb(msg: CompressedImage) -> np.ndarray:
+    """sensor_msgs/CompressedImage (JPEG or PNG, as image_transport publishes on <topic>/compressed) -> uint8
+    [H, W, 3] RGB; MessageError on an unknown format, corrupt or truncated data, or a greyscale image."""
+    from PIL import Image as PILImage
+
+    fmt = msg.format.lower()
+    if not any(name in fmt for name in COMPRESSED_FORMATS + ("jpg",)):
+        raise MessageError(f"compressed image format {msg.format!r} not supported (use one of {COMPRESSED_FORMATS})")
+    try:
+        with PILImage.open(io.BytesIO(bytes(msg.data))) as image:
+            image.load()  # decodes now: truncated or corrupt data raises here, not later
+            if image.mode in ("L", "LA", "I", "I;16", "1"):
+                raise MessageError(f"greyscale {image.format} image: {COLOUR_ONLY}")
+            return np.array(image.convert("RGB"))
+    except MessageError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - Pillow raises many types for bad data
+        raise MessageError(f"compressed image ({msg.format}, {len(msg.data)} bytes) does not decode: {exc}") from None
+
+
+def rgb_to_compressed_msg(rgb: np.ndarray, stamp: Time, frame_id: str, fmt: str = "jpeg",
+                          quality: int = 90) -> CompressedImage:
+    """uint8 [H, W, 3] RGB -> sensor_msgs/CompressedImage in image_transport's format string."""
+    from PIL import Image as PILImage
+
+    if fmt not in COMPRESSED_FORMATS:
+        raise ValueError(f"format must be one of {COMPRESSED_FORMATS}, got {fmt!r}")
+    buffer = io.BytesIO()
+    PILImage.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8)).save(buffer, fmt.upper(), quality=quality)
+    return CompressedImage(header=Header(stamp=stamp, frame_id=frame_id),
+                           format=f"rgb8; {fmt} compressed bgr8" if fmt == "jpeg" else f"rgb8; {fmt} compressed rgb8",
+                           data=buffer.getvalue())
 
 
 def joint_state_msg(names, position, velocity, stamp: Time) -> JointState:

@@ -1,7 +1,8 @@
 """`jepa-mpc goal`: send the planner a goal pose, a goal image file, or capture the current frame as the goal.
 
     jepa-mpc goal pose 0.5 0.1 0.3        # tool position, world frame, metres: whichever arm the mpc node runs
-    jepa-mpc goal image goal.png          # any image file; resized to the model's input size by the mpc node's check
+    jepa-mpc goal image goal.png          # any image file (PNG, JPEG, grey, RGBA...) at its own size: the mpc node
+                                          # crops and resizes it as it does the camera's frames
     jepa-mpc goal image goal.png --joints 0 -0.1 0 -2.3 0 2.17 0.8 0.04 0.04  # + the joint positions it shows
                                           # (a checkpoint that reads joint positions needs them; same stamp; in the
                                           # driver's convention, like /joint_states: Franka's joint 6 here)
@@ -23,7 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     pose.add_argument("--frame", default="world")
     image = sub.add_parser("image", help="goal image file (PNG/JPEG)")
     image.add_argument("file")
-    image.add_argument("--size", type=int, default=64, help="resize to SIZExSIZE (the model's input size)")
+    image.add_argument("--size", type=int, default=0, help="resize to SIZExSIZE before sending; 0 (default): "
+                       "send it as it is and let the mpc node preprocess it like a camera frame")
     image.add_argument("--joints", type=float, nargs="+", metavar="Q",
                        help="joint positions shown in the image (rad; m for fingers), in --joint-names order, in "
                             "the driver's convention (as /joint_states reports them)")
@@ -82,15 +84,16 @@ def run(args: argparse.Namespace) -> int:
     joint_names = _goal_joint_names(args)
     rgb = None
     if args.kind == "image":
-        import imageio.v3 as iio
         from PIL import Image as PILImage
 
         try:
-            array = iio.imread(args.file)
-        except Exception as exc:  # noqa: BLE001 - imageio raises many types for unreadable files
+            with PILImage.open(args.file) as image:
+                image = image.convert("RGB")  # grey, palette, RGBA, 16-bit: all as the colour frame a camera sends
+        except Exception as exc:  # noqa: BLE001 - Pillow raises many types for unreadable files
             raise SystemExit(f"cannot read image {args.file}: {exc}") from exc
-        rgb = np.asarray(PILImage.fromarray(np.asarray(array)[..., :3].astype(np.uint8)).convert("RGB").resize(
-            (args.size, args.size), PILImage.BILINEAR))
+        if args.size < 0:
+            raise SystemExit(f"--size must be >= 0, got {args.size}")
+        rgb = np.asarray(image.resize((args.size, args.size), PILImage.Resampling.BOX) if args.size else image)
     rclpy.init()
     node = rclpy.create_node("jepa_mpc_goal_cli")
     try:

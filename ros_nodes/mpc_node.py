@@ -34,16 +34,18 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import PoseStamped
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from rclpy.qos import qos_profile_sensor_data
-from sensor_msgs.msg import Image, JointState
+from sensor_msgs.msg import CompressedImage, Image, JointState
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
+from jepa_mpc.models.preprocess import ImagePreprocessing
 from jepa_mpc.planner.config import SafetyConfig
 from jepa_mpc.planner.kinematic_model import NullWorldModel
 from jepa_mpc.robots.arm_control import integrate_targets
 from jepa_mpc.ros_nodes.conversions import (
     MessageError,
     checked_stamp_s,
+    compressed_msg_to_rgb,
     diagnostics_msg,
     image_msg_to_rgb,
     joint_state_to_arrays,
@@ -73,6 +75,7 @@ IMAGE_PLANNING, POSE_PLANNING = REACH.planning_for("image"), REACH.planning_for(
 NO_CHECKPOINT = "none"
 """`checkpoint: none`: no world model; pose goals through the arm's known kinematics only."""
 PLAN_TRIGGERS = ("frame", "timer")
+IMAGE_TRANSPORTS = ("raw", "compressed")
 """When the planning thread plans: on each new camera frame, or on a timer (MpcNodeConfig.plan_trigger)."""
 
 
@@ -123,12 +126,24 @@ class MpcNodeConfig:
     proprio_joint_names: tuple = param((), "joints a proprioceptive checkpoint reads, in its input order; empty: "
                                        "the arm joints, then the robot's finger joints", read_only=True)
     image_topic: str = param("/camera/image_raw", "camera", read_only=True)
+    image_transport: str = param("raw", "raw: sensor_msgs/Image on image_topic (rgb8, bgr8, rgba8, bgra8; mono8 is "
+                                 "refused: the models take colour); compressed: sensor_msgs/CompressedImage (JPEG "
+                                 "or PNG) on <image_topic>/compressed, as image_transport publishes it",
+                                 read_only=True)
+    image_crop: str = param("", "camera frame -> model input: center (largest centred square), none (squash the "
+                            "whole frame) or x0,y0,x1,y1; empty: what the checkpoint was trained with (a different "
+                            "value is refused)", read_only=True)
+    image_interpolation: str = param("", "area | bilinear | nearest resize to the model's size; empty: the "
+                                     "checkpoint's (a different value is refused)", read_only=True)
     command_topic: str = param("/joint_trajectory_controller/joint_trajectory",
                                "what the arm is commanded (read back)", read_only=True)
     guardrails: GuardrailParams = dataclasses.field(default_factory=GuardrailParams)
 
     def __post_init__(self) -> None:
         self.to_planner_configs()  # every value is validated by the planner's own configs
+        if self.image_transport not in IMAGE_TRANSPORTS:
+            raise ValueError(f"image_transport must be one of {IMAGE_TRANSPORTS}, got {self.image_transport!r}")
+        self.camera_preprocessing(ImagePreprocessing())  # crop and interpolation are valid
         if self.plan_trigger not in PLAN_TRIGGERS:
             raise ValueError(f"plan_trigger must be one of {PLAN_TRIGGERS}, got {self.plan_trigger!r}")
         if self.torch_threads < 1:
@@ -138,6 +153,12 @@ class MpcNodeConfig:
             names = getattr(self, name)
             if len(set(names)) != len(names):
                 raise ValueError(f"{name} must be distinct names, got {names}")
+
+    def camera_preprocessing(self, recorded: ImagePreprocessing) -> ImagePreprocessing:
+        """The checkpoint's preprocessing (`recorded`) with this node's image_crop / image_interpolation where set."""
+        return dataclasses.replace(recorded, **{name: value for name, value in
+                                               (("crop", self.image_crop.strip()),
+                                                ("interpolation", self.image_interpolation.strip())) if value})
 
     def to_planner_configs(self, robot=None):
         """(MPCConfig, image-goal CostConfig, pose-goal CostConfig, GuardrailConfig) on `robot` (the guardrails'
@@ -216,11 +237,17 @@ class MpcNode(LifecycleNode):
         self._proprio_offsets = np.zeros(0)
         self.image_goal_refusal = ""  # set by configure: why image goals cannot be planned ('' = they can)
         self.image_size: int | None = None  # set by configure, from the checkpoint
+        self.preprocessing: ImagePreprocessing | None = None  # set by configure: camera frame -> model input
+        self._camera_size: tuple[int, int] | None = None  # (width, height) of the stream's first frame
         self.last_tick = None
         self.plans_published = 0
         self.pub_plan = None
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self.create_subscription(Image, self.cfg.image_topic, self._on_image, qos_profile_sensor_data)
+        if self.cfg.image_transport == "compressed":
+            self.create_subscription(CompressedImage, self.cfg.image_topic.rstrip("/") + "/compressed",
+                                     self._on_image, qos_profile_sensor_data)
+        else:
+            self.create_subscription(Image, self.cfg.image_topic, self._on_image, qos_profile_sensor_data)
         self.create_subscription(JointState, "/joint_states", self._on_joint_state, qos_profile_sensor_data)
         self.create_subscription(JointTrajectory, self.cfg.command_topic, self._on_command, 10)
         self.create_subscription(Image, "/goal_image", self._on_goal_image, 10)
@@ -300,23 +327,25 @@ class MpcNode(LifecycleNode):
         super().destroy_node()
 
     def _world_model(self, cfg: MpcNodeConfig):
-        """(world model, proprio_dim, why image goals are refused or '', what it is) for this arm."""
+        """(world model, proprio_dim, why image goals are refused or '', what it is, the preprocessing its frames
+        had in training) for this arm; without a world model any frame will do (the default preprocessing)."""
         from jepa_mpc.models.shipped import resolve_checkpoint
         from jepa_mpc.models.world_model import WorldModel
 
         robot = self.robot
         kinematic = NullWorldModel(robot.dof + (1 if robot.finger_joint_names else 0))
         what = f"no world model: pose goals through {robot.name}'s kinematics"
+        any_frame = ImagePreprocessing()
         if cfg.checkpoint.strip().lower() == NO_CHECKPOINT:
-            return kinematic, 0, "checkpoint is 'none' (no world model)", what
+            return kinematic, 0, "checkpoint is 'none' (no world model)", what, any_frame
         if not cfg.checkpoint and not is_embedded_panda(robot):
             return kinematic, 0, (f"the shipped checkpoint was trained on the embedded Panda, not on {robot.name}; "
-                                  "set checkpoint to a world model of this arm"), what
+                                  "set checkpoint to a world model of this arm"), what, any_frame
         path = resolve_checkpoint(cfg.checkpoint)
         world_model = WorldModel.from_checkpoint(path, device=cfg.device).eval()
         if int(world_model.action_dim) not in (robot.dof, robot.dof + 1):
             return kinematic, 0, (f"checkpoint {path} takes {world_model.action_dim} actions and {robot.name} has "
-                                  f"{robot.dof} joints: it was trained on another arm"), what
+                                  f"{robot.dof} joints: it was trained on another arm"), what, any_frame
         proprio_dim = int(world_model.cfg.encoder.proprio_dim)
         if proprio_dim and world_model.cfg.encoder.proprio_key != "joint_pos":
             raise ValueError(f"{path}'s encoder reads {world_model.cfg.encoder.proprio_key}; this node feeds it "
@@ -324,7 +353,8 @@ class MpcNode(LifecycleNode):
         if proprio_dim and proprio_dim != len(self.proprio_names):
             raise ValueError(f"{path} reads {proprio_dim} joint positions ({world_model.cfg.encoder.proprio_key}) but "
                              f"proprio_joint_names names {len(self.proprio_names)}: {list(self.proprio_names)}")
-        return world_model, proprio_dim, "", str(path)
+        recorded = ImagePreprocessing.of_checkpoint(path, int(world_model.cfg.encoder.image_size))
+        return world_model, proprio_dim, "", str(path), recorded
 
     def _build_planners(self, cfg: MpcNodeConfig) -> dict:
         """Load the world model and build one MPC per goal kind it supports (pose always; image with a world
@@ -333,7 +363,14 @@ class MpcNode(LifecycleNode):
         from jepa_mpc.planner.mpc import RecedingHorizonMPC
 
         torch.set_num_threads(cfg.torch_threads)
-        world_model, proprio_dim, refusal, what = self._world_model(cfg)
+        world_model, proprio_dim, refusal, what, recorded = self._world_model(cfg)
+        preprocessing = cfg.camera_preprocessing(recorded)
+        differences = recorded.differences(preprocessing)
+        if differences and not refusal:
+            raise NodeStartupError(
+                f"{what} was trained on frames preprocessed as {recorded.describe()}; this node would feed it "
+                f"{preprocessing.describe()} ({'; '.join(differences)}): leave image_crop / image_interpolation "
+                "empty to use the checkpoint's, or train on frames preprocessed this way")
         mpc_cfg, image_costs, pose_costs, guardrails = cfg.to_planner_configs(self.robot)
         try:
             guardrails.for_robot(self.robot)
@@ -345,6 +382,7 @@ class MpcNode(LifecycleNode):
                                                          robot=self.robot)
         encoder = getattr(getattr(world_model, "cfg", None), "encoder", None)
         self.image_size = int(encoder.image_size) if encoder is not None else None
+        self.preprocessing, self._camera_size = preprocessing, None
         self.proprio_dim = proprio_dim
         self.image_goal_refusal = refusal
         self.get_logger().info(f"{self.robot.name}: {what} on {planners['pose'].device}; optimizer {cfg.optimizer}, "
@@ -358,9 +396,24 @@ class MpcNode(LifecycleNode):
             self._pending_cfg = cfg  # applied by the planning thread between solves
 
     # ------------------------------------------------------------------------------------------ inputs
-    def _expected_hw(self) -> tuple[int, int] | None:
-        """Image size the loaded model takes (None before configure or without a model: any size is kept)."""
-        return None if self.image_size is None else (self.image_size, self.image_size)
+    def _model_input(self, msg, stream: bool) -> np.ndarray:
+        """A camera frame or goal image (raw or compressed) -> the model's input (configure's preprocessing);
+        MessageError if it cannot be: malformed, greyscale, a crop box it does not fit, or (stream) a frame whose
+        size differs from the stream's first."""
+        rgb = compressed_msg_to_rgb(msg) if isinstance(msg, CompressedImage) else image_msg_to_rgb(msg)
+        size = (rgb.shape[1], rgb.shape[0])
+        if stream:
+            if self._camera_size is None:
+                self._camera_size = size
+            elif size != self._camera_size:
+                raise MessageError(f"the camera's frames changed size mid-stream, from {self._camera_size[0]}x"
+                                   f"{self._camera_size[1]} to {size[0]}x{size[1]}; reconfigure the node (cleanup, "
+                                   "configure) to take the new size")
+        preprocessing = self.preprocessing or ImagePreprocessing()
+        try:
+            return preprocessing.apply(rgb)
+        except ValueError as exc:
+            raise MessageError(str(exc)) from None
 
     def _reject(self, what: str, exc: Exception) -> None:
         self.get_logger().warning(f"rejected {what}: {exc}", throttle_duration_sec=1.0)
@@ -381,10 +434,10 @@ class MpcNode(LifecycleNode):
         ahead = (planners["pose"].safety.cfg if planners else SafetyConfig).max_future_stamp_s
         return checked_stamp_s(msg.header.stamp, self.now_s(), ahead)
 
-    def _on_image(self, msg: Image) -> None:
+    def _on_image(self, msg: Image | CompressedImage) -> None:
         received_s, t = self.now_s(), time.perf_counter()
         try:
-            rgb = image_msg_to_rgb(msg, self._expected_hw())
+            rgb = self._model_input(msg, stream=True)
             stamp = self._stamp(msg)
         except MessageError as exc:
             self._reject("camera frame", exc)
@@ -441,7 +494,7 @@ class MpcNode(LifecycleNode):
             self._refuse_image_goal()
             return
         try:
-            rgb = image_msg_to_rgb(msg, self._expected_hw())
+            rgb = self._model_input(msg, stream=False)
         except MessageError as exc:
             self._reject("goal image", exc)
             return

@@ -10,9 +10,9 @@ as can start before the watchdog would hold for the plan's age (max_plan_age_s /
 could never be executed, so they are neither checked nor sent.
 Watchdog (each control period, and on every plan): if joint states or camera frames go stale, or the plan is
 older than max_plan_age_s, it commands a hold where the controller is, within two control periods. Only a frame
-the mpc node would accept (the same conversions.check_image_msg) keeps the camera alive, and a stamp further ahead
-than the filter's max_future_stamp_s is invalid (rejected on arrival, never fresh in the watchdog:
-planner/stamps.py).
+the mpc node would accept (conversions.check_colour_image_msg; a compressed one must decode) keeps the camera
+alive, and a stamp further ahead than the filter's max_future_stamp_s is invalid (rejected on arrival, never fresh
+in the watchdog: planner/stamps.py).
 ~/estop latches a hold until ~/reset. Every tick's decision and its reasons go to /diagnostics.
 It trusts neither the model nor the optimiser.
 
@@ -30,7 +30,7 @@ import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
-from sensor_msgs.msg import Image, JointState
+from sensor_msgs.msg import CompressedImage, Image, JointState
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
@@ -41,8 +41,9 @@ from jepa_mpc.robots.arm_control import ArmControlConfig
 from jepa_mpc.robots.trajectory_follower import TrajectoryFollower
 from jepa_mpc.ros_nodes.conversions import (
     MessageError,
-    check_image_msg,
+    check_colour_image_msg,
     checked_stamp_s,
+    compressed_msg_to_rgb,
     diagnostics_msg,
     joint_state_to_arrays,
     s_to_stamp,
@@ -82,6 +83,8 @@ class SafetyFilterNodeConfig:
                                "output to the arm's controller", read_only=True)
     image_topic: str = param("/camera/image_raw", "watched for staleness",
                                                                                     read_only=True)
+    image_transport: str = param("raw", "raw: sensor_msgs/Image on image_topic; compressed: sensor_msgs/"
+                                 "CompressedImage on <image_topic>/compressed (as the mpc node's)", read_only=True)
     guardrails: GuardrailParams = dataclasses.field(default_factory=GuardrailParams)
 
     def __post_init__(self) -> None:
@@ -92,6 +95,8 @@ class SafetyFilterNodeConfig:
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be a positive number, got {value!r}")
+        if self.image_transport not in ("raw", "compressed"):
+            raise ValueError(f"image_transport must be raw or compressed, got {self.image_transport!r}")
         if not (math.isfinite(self.max_image_age_s) and self.max_image_age_s >= 0):
             raise ValueError(f"max_image_age_s must be >= 0, got {self.max_image_age_s}")
 
@@ -142,7 +147,11 @@ class SafetyFilterNode(Node):
         self.pub_cmd = self.create_publisher(JointTrajectory, self.cfg.command_topic, 10)
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_subscription(JointState, "/joint_states", self._on_joint_state, qos_profile_sensor_data)
-        self.create_subscription(Image, self.cfg.image_topic, self._on_image, qos_profile_sensor_data)
+        if self.cfg.image_transport == "compressed":
+            self.create_subscription(CompressedImage, self.cfg.image_topic.rstrip("/") + "/compressed",
+                                     self._on_image, qos_profile_sensor_data)
+        else:
+            self.create_subscription(Image, self.cfg.image_topic, self._on_image, qos_profile_sensor_data)
         self.create_subscription(JointTrajectory, self.cfg.plan_topic, self._on_plan, 10)
         self.create_service(Trigger, "~/estop", self._on_estop)
         self.create_service(Trigger, "~/reset", self._on_reset)
@@ -180,9 +189,12 @@ class SafetyFilterNode(Node):
         with self._lock:
             self._q, self._q_stamp = self.robot.from_driver(q), stamp
 
-    def _on_image(self, msg: Image) -> None:
+    def _on_image(self, msg: Image | CompressedImage) -> None:
         try:  # the watchdog asks "is the camera alive?": only a frame the mpc node could use says yes
-            check_image_msg(msg)
+            if isinstance(msg, CompressedImage):
+                compressed_msg_to_rgb(msg)
+            else:
+                check_colour_image_msg(msg)
             stamp = self._stamp(msg)
         except MessageError as exc:
             self._reject("camera frame", exc)

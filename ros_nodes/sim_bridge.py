@@ -20,6 +20,7 @@ select_gl_backend()  # before anything imports mujoco: the simulator renders hea
 
 import dataclasses  # noqa: E402
 import math  # noqa: E402
+import re  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 
@@ -33,15 +34,17 @@ from rclpy.qos import (  # noqa: E402
     qos_profile_sensor_data,
 )
 from rosgraph_msgs.msg import Clock  # noqa: E402
-from sensor_msgs.msg import CameraInfo, Image, JointState  # noqa: E402
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, JointState  # noqa: E402
 from std_msgs.msg import Float64MultiArray, Header  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 from trajectory_msgs.msg import JointTrajectory  # noqa: E402
 
 from jepa_mpc.robots.trajectory_follower import TrajectoryFollower  # noqa: E402
 from jepa_mpc.ros_nodes.conversions import (  # noqa: E402
+    COMPRESSED_FORMATS,
     MessageError,
     joint_state_msg,
+    rgb_to_compressed_msg,
     rgb_to_image_msg,
     s_to_stamp,
     stamp_to_s,
@@ -66,6 +69,7 @@ JOINT_STATES_QOS = QoSProfile(depth=10, reliability=QoSReliabilityPolicy.RELIABL
 """/joint_states as ros2_control's joint_state_broadcaster publishes it: reliable, so reliable subscribers
 (robot_state_publisher, rviz) receive it; best-effort subscribers (the mpc and safety_filter nodes) match it too."""
 TASKS = ("reach", "push")
+CAMERA_ENCODINGS = ("rgb8", "bgr8", "mono8", "jpeg", "png")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,7 +81,15 @@ class SimBridgeConfig:
     task: str = param("reach", "'reach' or 'push' (push: the embedded Panda only; a model trained on PandaPush-v1 "
                       "also needs its camera: camera_pos [1.25, 0.0, 0.8], camera_lookat [0.5, 0.0, 0.05])",
                       read_only=True)
-    image_size: int = param(64, "camera image size, pixels", read_only=True)
+    image_size: int = param(64, "the simulator's observation size, pixels (the camera's too unless camera_size)",
+                            read_only=True)
+    camera_size: str = param("", "published frame size WxH, e.g. 640x480, rendered at that resolution with the "
+                             "cell's vertical field of view; empty: image_size x image_size", read_only=True)
+    camera_encoding: str = param("rgb8", "rgb8 | bgr8 | mono8 on /camera/image_raw, or jpeg | png on "
+                                 "/camera/image_raw/compressed, as a camera driver with image_transport publishes",
+                                 read_only=True)
+    camera_fps: float = param(0.0, "camera frames per second, independent of the control rate; 0: one frame per "
+                              "control tick", read_only=True)
     seed: int = param(0, "seed of the first episode; +1 per reset")
     control_period_s: float = param(0.1, "simulated time per tick", read_only=True)
     rate_factor: float = param(1.0, "sim speed / real time; != 1 publishes /clock")
@@ -100,10 +112,24 @@ class SimBridgeConfig:
             raise ValueError(f"rate_factor must be > 0, got {self.rate_factor}")
         if len(set(self.joint_names)) != len(self.joint_names):
             raise ValueError(f"joint_names must be distinct, got {self.joint_names}")
+        self.camera_wh()  # a valid size
+        if self.camera_encoding not in CAMERA_ENCODINGS:
+            raise ValueError(f"camera_encoding must be one of {CAMERA_ENCODINGS}, got {self.camera_encoding!r}")
+        if not (math.isfinite(self.camera_fps) and self.camera_fps >= 0):
+            raise ValueError(f"camera_fps must be >= 0 (0: once per control tick), got {self.camera_fps}")
         for name in ("camera_pos", "camera_lookat"):
             value = getattr(self, name)
             if len(value) not in (0, 3) or not all(math.isfinite(float(v)) for v in value):
                 raise ValueError(f"{name} needs 3 finite values (or none: the default view), got {list(value)}")
+
+    def camera_wh(self) -> tuple[int, int]:
+        """(width, height) of the published frames."""
+        if not self.camera_size.strip():
+            return (self.image_size, self.image_size)
+        match = re.fullmatch(r"\s*(\d+)\s*x\s*(\d+)\s*", self.camera_size)
+        if not match or not (0 < int(match[1]) <= 4096 and 0 < int(match[2]) <= 4096):
+            raise ValueError(f"camera_size must be WxH with sides in 1..4096, e.g. 640x480, got {self.camera_size!r}")
+        return (int(match[1]), int(match[2]))
 
     def camera(self, default):
         """CameraConfig: the given pose, each empty part from `default` (the cell's own view)."""
@@ -112,6 +138,23 @@ class SimBridgeConfig:
         return CameraConfig(pos=tuple(float(v) for v in self.camera_pos) or default.pos,
                             lookat=tuple(float(v) for v in self.camera_lookat) or default.lookat,
                             fovy_deg=default.fovy_deg)
+
+
+class _Schedule:
+    """Calls `action` every `period_s` seconds of monotonic time; after falling behind by more than a period it
+    starts afresh instead of catching up in a burst."""
+
+    def __init__(self, period_s: float, action) -> None:
+        self.period_s, self.action, self.deadline = period_s, action, time.monotonic()
+
+    def run_if_due(self) -> None:
+        now = time.monotonic()
+        if now < self.deadline:
+            return
+        self.action()
+        self.deadline += self.period_s
+        if self.deadline < now - self.period_s:
+            self.deadline = time.monotonic()
 
 
 class SimBridgeNode(Node):
@@ -149,7 +192,11 @@ class SimBridgeNode(Node):
         self.rejected_commands = 0
         self.ticks = 0
         self.pub_joints = self.create_publisher(JointState, "/joint_states", JOINT_STATES_QOS)
-        self.pub_image = self.create_publisher(Image, "/camera/image_raw", qos_profile_sensor_data)
+        if self.cfg.camera_encoding in COMPRESSED_FORMATS:
+            self.pub_image = self.create_publisher(CompressedImage, "/camera/image_raw/compressed",
+                                                   qos_profile_sensor_data)
+        else:
+            self.pub_image = self.create_publisher(Image, "/camera/image_raw", qos_profile_sensor_data)
         self.pub_info = self.create_publisher(CameraInfo, "/camera/camera_info", qos_profile_sensor_data)
         self.pub_goal_image = self.create_publisher(Image, "/sim/goal_image", LATCHED)
         self.pub_goal_joints = self.create_publisher(JointState, "/sim/goal_joint_states", LATCHED)
@@ -206,20 +253,18 @@ class SimBridgeNode(Node):
             self._ready.set()
             return
         self._ready.set()
-        period = self.cfg.control_period_s / self.cfg.rate_factor
-        deadline = time.monotonic()
+        clocks = [_Schedule(self.cfg.control_period_s / self.cfg.rate_factor, self._tick)]
+        if self.cfg.camera_fps:  # the camera on its own clock, in this thread (it owns the GL context)
+            clocks.append(_Schedule(1.0 / self.cfg.camera_fps / self.cfg.rate_factor, self._publish_frame))
         try:
             while not self._stop.is_set():
                 if self._reset_requested.is_set():
                     self._reset_requested.clear()
                     self._reset_episode()
                     self._reset_done.set()
-                self._tick()
-                deadline += period
-                delay = deadline - time.monotonic()
-                if delay < -period:  # fell behind by more than a tick: don't try to catch up in a burst
-                    deadline = time.monotonic()
-                self._stop.wait(max(0.0, delay))
+                for clock in clocks:
+                    clock.run_if_due()
+                self._stop.wait(max(0.0, min(clock.deadline for clock in clocks) - time.monotonic()))
         except Exception:
             # Ctrl-C shuts the context down from rclpy's signal handler, possibly mid-tick: the publish that then
             # fails ends the thread quietly; anything else while running is a bug and is raised
@@ -247,7 +292,10 @@ class SimBridgeNode(Node):
         stamp = s_to_stamp(self.now_s())
         goal_q = np.asarray(info["goal_joint_pos"], dtype=np.float64)
         self.pub_goal_joints.publish(self._joint_state(goal_q, np.zeros_like(goal_q), stamp))
-        self.pub_goal_image.publish(rgb_to_image_msg(info["goal_image"], stamp, self.cfg.camera_frame_id))
+        width, height = self.cfg.camera_wh()
+        goal_image = info["goal_image"] if (width, height) == info["goal_image"].shape[1::-1] else \
+            self.env.unwrapped.render_goal(width, height)  # as the camera would see the goal
+        self.pub_goal_image.publish(rgb_to_image_msg(goal_image, stamp, self.cfg.camera_frame_id))
         goal = PoseStamped(header=Header(stamp=stamp, frame_id="world"))
         goal.pose.position.x, goal.pose.position.y, goal.pose.position.z = (float(v) for v in self.env.goal_pos)
         goal.pose.orientation.w = 1.0
@@ -297,16 +345,30 @@ class SimBridgeNode(Node):
     def _publish(self, obs: dict) -> None:
         stamp = s_to_stamp(self.now_s())
         self.pub_joints.publish(self._joint_state(obs["joint_pos"], obs["joint_vel"], stamp))
-        self.pub_image.publish(rgb_to_image_msg(obs["image"], stamp, self.cfg.camera_frame_id))
-        self.pub_info.publish(self._camera_info(stamp))
+        if not self.cfg.camera_fps:  # one frame per control tick; else _run publishes them at camera_fps
+            self._publish_frame(obs["image"])
 
-    def _camera_info(self, stamp) -> CameraInfo:
-        size = self.cfg.image_size
-        f = 0.5 * size / math.tan(math.radians(self.env.camera.fovy_deg) / 2)
-        c = (size - 1) / 2
-        return CameraInfo(header=Header(stamp=stamp, frame_id=self.cfg.camera_frame_id), height=size, width=size,
-                          distortion_model="plumb_bob", d=[0.0] * 5, k=[f, 0.0, c, 0.0, f, c, 0.0, 0.0, 1.0],
-                          r=[1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0], p=[f, 0.0, c, 0.0, 0.0, f, c, 0.0, 0.0, 0.0, 1.0, 0.0])
+    def _publish_frame(self, observed: np.ndarray | None = None) -> None:
+        """Render (or reuse the observation, when it is the camera's size) and publish a frame and its CameraInfo,
+        in camera_encoding, stamped now."""
+        stamp = s_to_stamp(self.now_s())
+        width, height = self.cfg.camera_wh()
+        rgb = observed if observed is not None and observed.shape[1::-1] == (width, height) else \
+            self.env.unwrapped.render_camera(width, height)
+        encoding, frame_id = self.cfg.camera_encoding, self.cfg.camera_frame_id
+        if encoding in COMPRESSED_FORMATS:
+            self.pub_image.publish(rgb_to_compressed_msg(rgb, stamp, frame_id, encoding))
+        else:
+            self.pub_image.publish(rgb_to_image_msg(rgb, stamp, frame_id, encoding))
+        self.pub_info.publish(self._camera_info(stamp, width, height))
+
+    def _camera_info(self, stamp, width: int, height: int) -> CameraInfo:
+        """Pinhole intrinsics of a width x height frame with the cell camera's vertical field of view."""
+        f = 0.5 * height / math.tan(math.radians(self.env.camera.fovy_deg) / 2)
+        cx, cy = (width - 1) / 2, (height - 1) / 2
+        return CameraInfo(header=Header(stamp=stamp, frame_id=self.cfg.camera_frame_id), height=height, width=width,
+                          distortion_model="plumb_bob", d=[0.0] * 5, k=[f, 0.0, cx, 0.0, f, cy, 0.0, 0.0, 1.0],
+                          r=[1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0], p=[f, 0.0, cx, 0.0, 0.0, f, cy, 0.0, 0.0, 0.0, 1.0, 0.0])
 
     def destroy_node(self) -> None:
         if self._thread is not None:

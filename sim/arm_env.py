@@ -151,10 +151,11 @@ class ArmReachEnv(CameraRendering, gymnasium.Env):
         return self.cell.tool_pose(self.data)[0]
 
     # ----------------------------------------------------------------------------------------------- render
-    def render_goal(self, size: int | None = None) -> np.ndarray:
-        """The arm at the goal configuration, rendered at `size` (default: the observation size)."""
+    def render_goal(self, size: int | None = None, height: int | None = None) -> np.ndarray:
+        """The arm at the goal configuration, rendered at `size` (default: the observation size), or at size x
+        height as the camera publishes it (render_camera)."""
         self._set_scene(self._fk_data, self.goal_arm_qpos)
-        return self._render(self._fk_data, size)
+        return self._render_at(self._fk_data, size, height)
 
     # ----------------------------------------------------------------------------------------------- API
     def _obs(self) -> dict[str, np.ndarray]:

@@ -138,10 +138,11 @@ class PandaArmEnv(CameraRendering, gymnasium.Env):
         return self.data.site_xpos[self._ee_site].copy()
 
     # ----------------------------------------------------------------------------------------------- render
-    def render_goal(self, size: int | None = None) -> np.ndarray:
-        """The goal scene rendered at `size` (default: the observation size)."""
+    def render_goal(self, size: int | None = None, height: int | None = None) -> np.ndarray:
+        """The goal scene rendered at `size` (default: the observation size), or at size x height as the camera
+        publishes it (render_camera)."""
         self._set_scene(self._fk_data, self.goal_arm_qpos, self._goal_cube_pos)
-        return self._render(self._fk_data, size)
+        return self._render_at(self._fk_data, size, height)
 
     # ----------------------------------------------------------------------------------------------- API
     def _obs(self) -> dict[str, np.ndarray]:

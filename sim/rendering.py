@@ -12,6 +12,8 @@ import gc
 import os
 import weakref
 
+import numpy as np
+
 from jepa_mpc.robots.gl_backend import select_gl_backend  # noqa: F401  (re-exported for callers)
 
 _LIVE_RENDERERS: weakref.WeakSet = weakref.WeakSet()
@@ -76,6 +78,27 @@ class CameraRendering:
         self._renderer.update_scene(data, self.camera_name)
         return self._renderer.render().copy()
 
+    def _render_at(self, data, size: int | None = None, height: int | None = None) -> np.ndarray:
+        """_render at size x size, or render_camera at size x height when a height is given."""
+        if height is not None:
+            return self.render_camera(size or self.image_size, height, data)
+        return self._render(data, size)
+
+    def render_camera(self, width: int, height: int, data=None) -> np.ndarray:
+        """uint8 [height, width, 3] from the cell's camera (its vertical field of view; a wider frame sees more to
+        the sides), of `data` (default: the current state); one renderer is kept per size, beside the
+        observation's. The model's offscreen buffer grows to fit."""
+        if (width, height) == (self.image_size, self.image_size):
+            return self._render(self.data if data is None else data)
+        renderers = self.__dict__.setdefault("_camera_renderers", {})
+        if (width, height) not in renderers:
+            glob = self.model.vis.global_
+            glob.offwidth, glob.offheight = max(glob.offwidth, width), max(glob.offheight, height)
+            renderers[(width, height)] = make_renderer(self.model, height, width)
+        renderer = renderers[(width, height)]
+        renderer.update_scene(self.data if data is None else data, self.camera_name)
+        return renderer.render().copy()
+
     def render(self):
         """RGB frame of the current state (at least 224x224 for viewing) when render_mode='rgb_array'."""
         if self.render_mode != "rgb_array":
@@ -86,3 +109,5 @@ class CameraRendering:
         if self._renderer is not None:
             self._renderer.close()
             self._renderer = None
+        for renderer in self.__dict__.pop("_camera_renderers", {}).values():
+            renderer.close()

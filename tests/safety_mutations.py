@@ -101,7 +101,7 @@ MUTATIONS: dict[str, Mutation] = {
         (f"{MOTION}::test_stale_plan_stops_commands_within_two_periods",)),
     "watchdog_malformed_frames": Mutation(
         "Watchdog", "jepa_mpc.ros_nodes.safety_filter_node",
-        (("            check_image_msg(msg)\n", ""),),
+        (("                check_colour_image_msg(msg)\n", "                pass\n"),),
         (f"{INPUTS}::test_malformed_frames_do_not_keep_the_camera_alive",)),
     "watchdog_future_stamps": Mutation(
         "Watchdog", "jepa_mpc.ros_nodes.safety_filter_node",

@@ -9,14 +9,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 pytest.importorskip("rclpy")
-from sensor_msgs.msg import Image, JointState  # noqa: E402
+from sensor_msgs.msg import CompressedImage, Image, JointState  # noqa: E402
 
 from jepa_mpc.ros_nodes.conversions import (  # noqa: E402
+    ENCODINGS,
     MessageError,
     check_image_msg,
+    compressed_msg_to_rgb,
+    image_msg_to_array,
     image_msg_to_rgb,
     joint_state_msg,
     joint_state_to_arrays,
+    rgb_to_compressed_msg,
     rgb_to_image_msg,
     s_to_stamp,
     stamp_to_s,
@@ -43,8 +47,85 @@ def test_image_with_row_padding():
     np.testing.assert_array_equal(image_msg_to_rgb(msg), rgb)
 
 
+def _raw(pixels: np.ndarray, encoding: str, pad: int = 0) -> Image:
+    """An Image as a driver publishes it: pixels [H, W, C] in the encoding's channel order, rows padded by `pad`."""
+    height, width = pixels.shape[:2]
+    rows = pixels.reshape(height, -1)
+    data = np.zeros((height, rows.shape[1] + pad), np.uint8)
+    data[:, : rows.shape[1]] = rows
+    return Image(height=height, width=width, encoding=encoding, step=data.shape[1], data=data.tobytes())
+
+
+RGB = np.random.default_rng(1).integers(0, 256, (6, 9, 3), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("encoding, pixels", [
+    ("rgb8", RGB), ("bgr8", RGB[..., ::-1]),
+    ("rgba8", np.concatenate([RGB, np.full((6, 9, 1), 7, np.uint8)], -1)),
+    ("bgra8", np.concatenate([RGB[..., ::-1], np.full((6, 9, 1), 7, np.uint8)], -1)),
+])
+def test_every_colour_encoding_gives_the_same_rgb(encoding, pixels):
+    np.testing.assert_array_equal(image_msg_to_rgb(_raw(pixels, encoding, pad=5)), RGB)
+
+
+def test_mono8_is_read_as_grey_and_refused_as_colour():
+    grey = RGB[..., 0]
+    msg = _raw(grey[..., None], "mono8", pad=3)
+    np.testing.assert_array_equal(image_msg_to_array(msg), grey)
+    with pytest.raises(MessageError, match="colour"):
+        image_msg_to_rgb(msg)
+
+
+@pytest.mark.parametrize("fmt", ["jpeg", "png"])
+def test_compressed_frames_decode_as_image_transport_publishes_them(fmt):
+    smooth = np.stack([*np.meshgrid(np.linspace(0, 255, 40), np.linspace(0, 255, 30)), np.full((30, 40), 90.0)],
+                      -1).astype(np.uint8)  # JPEG keeps a smooth frame to within a few levels
+    msg = rgb_to_compressed_msg(smooth, s_to_stamp(1.0), "cam", fmt)
+    assert msg.format.startswith("rgb8; " + fmt)
+    decoded = compressed_msg_to_rgb(msg)
+    assert decoded.shape == (30, 40, 3)
+    error = np.abs(decoded.astype(int) - smooth)
+    assert error.max() <= (12 if fmt == "jpeg" else 0) and error.mean() < 3  # JPEG: lossy, chroma subsampled
+
+
 @pytest.mark.parametrize("mutate, match", [
-    (lambda m: setattr(m, "encoding", "mono8"), "encoding"),
+    (lambda m: setattr(m, "data", bytes(m.data)[: len(m.data) // 2]), "does not decode"),  # truncated
+    (lambda m: setattr(m, "data", bytes(m.data[:20]) + bytes(200) + bytes(m.data[220:])), "does not decode"),
+    (lambda m: setattr(m, "data", b""), "does not decode"),
+    (lambda m: setattr(m, "format", "tiff"), "not supported"),
+])
+def test_bad_compressed_frames_are_rejected(mutate, match):
+    msg = rgb_to_compressed_msg(RGB, s_to_stamp(0), "cam", "jpeg")
+    mutate(msg)
+    with pytest.raises(MessageError, match=match):
+        compressed_msg_to_rgb(msg)
+
+
+def test_a_greyscale_png_is_refused_as_colour():
+    import io
+
+    from PIL import Image as PILImage
+
+    buffer = io.BytesIO()
+    PILImage.fromarray(RGB[..., 0]).save(buffer, "PNG")
+    with pytest.raises(MessageError, match="colour"):
+        compressed_msg_to_rgb(CompressedImage(format="png", data=buffer.getvalue()))
+
+
+@settings(max_examples=200, deadline=None, database=None, derandomize=True)
+@given(data=st.binary(max_size=600), fmt=st.sampled_from(["jpeg", "png", "rgb8; jpeg compressed bgr8", "", "x"]))
+def test_arbitrary_compressed_bytes_never_raise_anything_but_a_message_error(data, fmt):
+    header = {"jpeg": b"\xff\xd8\xff\xe0", "png": b"\x89PNG\r\n\x1a\n"}.get(fmt.split(";")[0], b"")
+    try:
+        rgb = compressed_msg_to_rgb(CompressedImage(format=fmt, data=header + data))
+    except MessageError:
+        return
+    assert rgb.dtype == np.uint8 and rgb.ndim == 3 and rgb.shape[2] == 3
+
+
+@pytest.mark.parametrize("mutate, match", [
+    (lambda m: setattr(m, "encoding", "16UC1"), "encoding"),
+    (lambda m: setattr(m, "encoding", "mono8"), "colour"),
     (lambda m: setattr(m, "data", bytes(m.data)[:-1]), "bytes"),
     (lambda m: setattr(m, "width", 0), "size"),
 ])
@@ -68,9 +149,9 @@ SIZES = st.one_of(st.integers(0, 8), st.integers(0, U32), st.sampled_from([2**31
 
 
 def test_arbitrary_image_headers_are_accepted_exactly_when_consistent():
-    """Accepted exactly when the encoding is rgb8/bgr8, the size is non-zero, step >= 3 * width and the data
-    has step * height bytes (the rule written out here); then every pixel is where the header says. The safety
-    filter node's liveness check (check_image_msg) agrees with the mpc node's conversion on every header."""
+    """Accepted exactly when the encoding is one of ENCODINGS, the size is non-zero, step >= bytes per pixel *
+    width and the data has step * height bytes (the rule written out here); then every pixel is where the header
+    says. The safety filter node's liveness check (check_image_msg) agrees with the conversion on every header."""
     seen: Counter = Counter()
 
     @settings(max_examples=400, deadline=None, database=None, derandomize=True)
@@ -79,7 +160,7 @@ def test_arbitrary_image_headers_are_accepted_exactly_when_consistent():
         consistent = data.draw(st.booleans(), label="consistent")
         if consistent:  # small but well-formed, possibly with row padding, then maybe one field broken
             height, width = data.draw(st.integers(1, 6)), data.draw(st.integers(1, 6))
-            step = 3 * width + data.draw(st.integers(0, 5))
+            step = 4 * width + data.draw(st.integers(0, 5))  # enough for any encoding
             nbytes = step * height
             broken = data.draw(st.sampled_from(["none", "none", "height", "width", "step", "nbytes"]), label="broken")
             value = data.draw(SIZES, label="broken value")
@@ -89,10 +170,10 @@ def test_arbitrary_image_headers_are_accepted_exactly_when_consistent():
         else:
             height, width, step = data.draw(SIZES), data.draw(SIZES), data.draw(SIZES)
             nbytes = data.draw(st.integers(0, 4096))
-        encoding = data.draw(st.sampled_from(["rgb8", "rgb8", "bgr8", "mono8", "16UC1", "", "rgba8", "RGB8"]))
+        encoding = data.draw(st.sampled_from(["rgb8", "bgr8", "mono8", "rgba8", "bgra8", "16UC1", "", "RGB8"]))
         payload = np.random.default_rng(nbytes).integers(0, 256, nbytes, dtype=np.uint8).tobytes()
         msg = Image(height=height, width=width, step=step, encoding=encoding, data=payload)
-        ok = (encoding in ("rgb8", "bgr8") and height > 0 and width > 0 and step >= 3 * width
+        ok = (encoding in ENCODINGS and height > 0 and width > 0 and step >= ENCODINGS[encoding] * width
               and nbytes == step * height)
         try:
             check_image_msg(msg)
@@ -103,13 +184,16 @@ def test_arbitrary_image_headers_are_accepted_exactly_when_consistent():
         seen["accepted" if ok else "rejected"] += 1
         seen["huge header"] += max(height, width, step) > 2**16
         try:
-            rgb = image_msg_to_rgb(msg)
+            pixels = image_msg_to_array(msg)
         except MessageError:
             assert not ok
             return
         assert ok
-        rows = np.frombuffer(payload, np.uint8).reshape(height, step)[:, : 3 * width].reshape(height, width, 3)
-        np.testing.assert_array_equal(rgb, rows[..., ::-1] if encoding == "bgr8" else rows)
+        c = ENCODINGS[encoding]
+        rows = np.frombuffer(payload, np.uint8).reshape(height, step)[:, : c * width].reshape(height, width, c)
+        expected = {"rgb8": rows, "bgr8": rows[..., ::-1], "rgba8": rows[..., :3], "bgra8": rows[..., 2::-1],
+                    "mono8": rows[..., 0]}[encoding]
+        np.testing.assert_array_equal(pixels, expected)
 
     check()
     assert seen["accepted"] >= 20 and seen["rejected"] >= 100 and seen["huge header"] >= 50, seen
