@@ -56,7 +56,7 @@ from jepa_mpc.ros_nodes.conversions import (
 )
 from jepa_mpc.ros_nodes.guardrail_params import GuardrailParams
 from jepa_mpc.ros_nodes.latency import StageWindow, tick_values
-from jepa_mpc.ros_nodes.params import declare_config, param, validating_callback
+from jepa_mpc.ros_nodes.params import declare_config, ignore_further_interrupts, param, validating_callback
 from jepa_mpc.ros_nodes.robot_param import (
     ROBOT_HELP,
     TIMEOUT_HELP,
@@ -709,6 +709,7 @@ def main(args=None) -> None:
     except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
         pass
     finally:
+        ignore_further_interrupts()
         node._stop_thread()
         node.destroy_node()
         rclpy.try_shutdown()

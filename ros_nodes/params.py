@@ -17,6 +17,16 @@ def param(default: Any, help_text: str, read_only: bool = False) -> Any:
     return dataclasses.field(default=default, metadata={"help": help_text, "read_only": read_only})
 
 
+def ignore_further_interrupts() -> None:
+    """From now on SIGINT and SIGTERM are ignored: called once a node process has begun to shut down, so a second
+    Ctrl-C (or a launcher's SIGTERM after its SIGINT) cannot interrupt the cleanup with a traceback and a non-zero
+    exit. The cleanup's own timeouts bound it; SIGKILL still ends it."""
+    import signal
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+
+
 def spin_node_main(node_cls: type, args=None) -> None:
     """`ros2 run` entry point for a plain node: init, spin until Ctrl-C or shutdown, clean up. A node that cannot
     start (NodeStartupError, e.g. a robot description that does not load) logs why and exits with status 1."""
@@ -41,6 +51,7 @@ def spin_node_main(node_cls: type, args=None) -> None:
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        ignore_further_interrupts()
         node.destroy_node()
         rclpy.try_shutdown()
 

@@ -3,8 +3,10 @@
 The arm is the `robot_description` parameter (ros_nodes/robot_param.py): the embedded Panda runs the Panda scene
 (`task: reach` or `push`, sim/panda_env.py); any other description runs `jepa_mpc/ArmReach-v0` around that arm
 (sim/arm_env.py: the arm on a table, a camera placed from its reach, a reach goal per episode).
-Publishes /joint_states (the arm joints, then the fingers when the robot has them), /camera/image_raw and
-/camera/camera_info (one stamp per control tick, sensor-data QoS), accepts arm commands as
+Publishes /joint_states (the arm joints, then the fingers when the robot has them, once per control tick) and a
+camera as a real driver does: /camera/image_raw (rgb8, bgr8, mono8) or /camera/image_raw/compressed (JPEG, PNG) at
+`camera_size` and `camera_fps` (default: the observation's size, once per tick), with /camera/camera_info to match,
+sensor-data QoS; it accepts arm commands as
 trajectory_msgs/JointTrajectory on the JointTrajectoryController topic and as std_msgs/Float64MultiArray on the
 forward_position_controller topic, and offers ~/reset (std_srvs/Trigger) to start a new episode. Each episode's
 goal is published latched on /sim/goal_image, /sim/goal_joint_states (the joint positions the goal image shows,

@@ -78,3 +78,27 @@ def test_bringup_sim_exits_0_without_traceback_when_stopped_with_an_active_goal(
     stderr = err.text() + out.text()
     assert code == 0, f"exit status {code}:\n{stderr[-3000:]}"
     assert "Traceback" not in stderr, stderr[-3000:]
+
+
+@pytest.mark.parametrize(("module", "args", "ready"), [
+    ("jepa_mpc.ros_nodes.mpc_node", ["--ros-args", "-p", "checkpoint:=none"], "optimizer cem"),
+    ("jepa_mpc.ros_nodes.safety_filter_node", [], "7 arm joints"),
+])
+@pytest.mark.parametrize("gap_s", [0.0, 0.02, 0.2])
+def test_a_node_process_exits_0_on_a_double_ctrl_c(module, args, ready, gap_s):
+    """A second Ctrl-C (or a launcher's SIGTERM after its SIGINT) while the node cleans up must not interrupt the
+    cleanup: exit 0, no traceback, whenever it comes."""
+    proc = subprocess.Popen([sys.executable, "-m", module, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    lines = _Lines(proc.stdout)
+    try:
+        assert lines.wait_for(ready, timeout_s=60.0), lines.text()
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        time.sleep(gap_s)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0, lines.text()[-2000:]
+        assert "Traceback" not in lines.text(), lines.text()[-2000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
