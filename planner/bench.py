@@ -235,6 +235,7 @@ def plan_latency(
     refine_steps: int = 5,
     compile: bool = False,
     robot: Robot | str = "panda",
+    parallel_kinematics: bool = False,
 ) -> dict:
     """p50/p99/mean ms of one full plan (warm-started, as in closed loop) and the most frequent plan status.
 
@@ -249,6 +250,7 @@ def plan_latency(
         horizon=horizon,
         device=str(device),
         compile=compile,
+        parallel_kinematics=parallel_kinematics,
         max_retries=0,
         cem=CEMConfig(num_samples=samples, iterations=iterations, num_elites=min(32, samples)),
         gradient=GradientConfig(steps=iterations if method == "gradient" else refine_steps),

@@ -168,24 +168,27 @@ def environment(device, threads: int) -> dict:
 
 # ------------------------------------------------------------------------------------------------ sections
 def planner_section(model, image_size: int, device, s: BenchSettings) -> list[dict]:
-    """Full plan latency (planner/bench.py) of CEM, gradient and hybrid at one setting each."""
+    """Full plan latency (planner/bench.py) of CEM (on one thread, and with the mpc node's parallel kinematics),
+    gradient and hybrid at one setting each."""
     from jepa_mpc.planner.bench import encode_latency, plan_latency
     from jepa_mpc.planner.config import GradientConfig
 
     _, z0 = encode_latency(model, device, image_size, reps=1, robot="panda")
     candidates = GradientConfig().num_candidates
-    settings = [
-        ("cem", s.samples, s.iterations, f"CEM K={s.samples} H={s.horizon}, {s.iterations} iterations"),
-        ("gradient", candidates, s.grad_steps, f"gradient {candidates} candidates H={s.horizon}, "
-                                               f"{s.grad_steps} Adam steps"),
-        ("hybrid", s.samples, s.iterations, f"hybrid K={s.samples} H={s.horizon}, {s.iterations} iterations + "
-                                            f"{s.refine_steps} Adam steps"),
+    cem = f"CEM K={s.samples} H={s.horizon}, {s.iterations} iterations"
+    settings = [  # (optimizer, K, iterations, parallel kinematics, what)
+        ("cem", s.samples, s.iterations, False, cem),
+        ("cem", s.samples, s.iterations, True, f"{cem}, kinematics in a second thread (the mpc node's)"),
+        ("gradient", candidates, s.grad_steps, False, f"gradient {candidates} candidates H={s.horizon}, "
+                                                      f"{s.grad_steps} Adam steps"),
+        ("hybrid", s.samples, s.iterations, False, f"hybrid K={s.samples} H={s.horizon}, {s.iterations} iterations "
+                                                   f"+ {s.refine_steps} Adam steps"),
     ]
     rows = []
-    for method, k, iterations, what in settings:
+    for method, k, iterations, parallel, what in settings:
         log.info("bench planner: %s (%d plans)", what, s.plan_reps)
         r = plan_latency(model, z0, device, method, k, s.horizon, iterations, s.plan_reps,
-                         refine_steps=s.refine_steps, robot="panda")
+                         refine_steps=s.refine_steps, robot="panda", parallel_kinematics=parallel)
         rows.append(row("planner", what, p50_ms=r["p50_ms"], p99_ms=r["p99_ms"], rate=1e3 / r["p50_ms"],
                         unit="plans/s", note=f"status {r['status']}, {r['n']} plans"))
     return rows
