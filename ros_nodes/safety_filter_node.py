@@ -137,7 +137,6 @@ class SafetyFilterNode(Node):
         # Where the controller is: the JTC's interpolation of what this node sent (None before the first command)
         self._controller: TrajectoryFollower | None = None
         self._last_step: np.ndarray | None = None  # the last command's first step, from where it started
-        self._last_sent: np.ndarray | None = None
         self.stage_window = StageWindow()
         # Points a plan can still be executing when it goes stale and the watchdog's next tick holds the arm
         self.points_sent = math.ceil(self.cfg.max_plan_age_s / self.cfg.control_period_s) + 2
@@ -310,7 +309,6 @@ class SafetyFilterNode(Node):
         period = self.cfg.control_period_s
         self._controller.set_trajectory(targets, period * np.arange(1, len(targets) + 1), now, now)
         self._last_step = np.asarray(targets[0], dtype=np.float64) - start
-        self._last_sent = np.array(targets[0], dtype=np.float64)
         self.counts["sent"] += 1
         return sent_s
 
