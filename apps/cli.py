@@ -28,6 +28,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "param-docs": ("jepa_mpc.apps.param_docs", "print (or --write) docs/parameters.md from the node configs"),
     "record": ("jepa_mpc.ros_nodes.recorder", "record the graph's topics to a rosbag2 MCAP file (Ctrl-C finalizes it)"),
     "replay": ("jepa_mpc.ros_nodes.replay", "publish a recorded MCAP bag with its original timing"),
+    "dataset": ("jepa_mpc.ros_nodes.bag_dataset", "dataset from-bag: rosbag2 recordings of a cell -> an episode "
+                "dataset for train"),
 }
 
 

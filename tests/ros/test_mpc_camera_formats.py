@@ -65,8 +65,7 @@ def test_compressed_frames_on_the_compressed_topic(ros_context, fmt):
     node, result = _node(ros_context, image_transport="compressed")
     try:
         assert result == TransitionCallbackReturn.SUCCESS
-        topics = {name for name, _ in node.get_subscriber_names_and_types_by_node(node.get_name(),
-                                                                                  node.get_namespace())}
+        topics = {subscription.topic_name for subscription in node.subscriptions}
         assert "/camera/image_raw/compressed" in topics and "/camera/image_raw" not in topics
         node._on_image(_stamped(rgb_to_compressed_msg(VGA, s_to_stamp(0), "camera", fmt), node))
         assert node._frame is not None and node._frame.rgb.shape == (64, 64, 3)
