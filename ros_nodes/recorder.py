@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 DEFAULT_TOPICS = (
     "/joint_states", "/camera/image_raw", "/camera/camera_info", "/planned_trajectory",
     "/joint_trajectory_controller/joint_trajectory", "/diagnostics", "/goal_image", "/goal_pose",
-    "/sim/goal_image", "/sim/goal_pose",
+    "/camera/image_raw/compressed", "/sim/goal_image", "/sim/goal_joint_states", "/sim/goal_pose",
 )
 PROFILE = "ros2"
 SCHEMA_ENCODING = "ros2msg"
