@@ -12,7 +12,8 @@ import sys
 
 # name -> (module, one-line help). Add a line here when a capability lands.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "collect": ("jepa_mpc.sim.collect", "collect an episode dataset in simulation (parallel, resumable)"),
+    "collect": ("jepa_mpc.apps.collect_cli", "collect exploration data in simulation (parallel, resumable), or "
+                "--through-ros from a running graph into rosbag2 episodes"),
     "inspect-data": ("jepa_mpc.sim.inspect_data", "verify a dataset's checksums and print its statistics"),
     "train": ("jepa_mpc.models.train", "train the JEPA world model on a collected dataset"),
     "fit-probes": ("jepa_mpc.models.refit_probes", "refit a trained model's probes on frozen latents of more data"),
