@@ -115,7 +115,7 @@ def collect_through_ros(out, episodes: int, steps: int, *, robot_name: str = "pa
     reset = node.create_client(Trigger, reset_service)
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
-    summary = {"episodes": [], "skipped": 0}
+    summary = {"episodes": [], "skipped": 0, "interrupted": False}
 
     def spin_for(seconds: float, until=lambda: False) -> bool:
         end = time.monotonic() + seconds
@@ -130,6 +130,9 @@ def collect_through_ros(out, episodes: int, steps: int, *, robot_name: str = "pa
             raise RuntimeError(f"no joint states or no safety_filter on /planned_trajectory within {wait_s:.0f} s: "
                                "start the graph first (jepa-mpc bringup sim)")
         for index in range(episodes):
+            if not context.ok():  # Ctrl-C: rclpy's handler shut the context down; the episode under way is gone
+                summary["interrupted"] = True
+                break
             name = f"ep_{index:06d}"
             if (folder / name).is_dir():
                 summary["skipped"] += 1
@@ -151,7 +154,9 @@ def collect_through_ros(out, episodes: int, steps: int, *, robot_name: str = "pa
                 def recording(recorder=recorder, essential=essential) -> bool:
                     return all(t in recorder.subscribed for t in essential)
 
-                spin_for(5.0, recording)
+                if not spin_for(5.0, recording):
+                    missing = [t for t in essential if t not in recorder.subscribed]
+                    raise RuntimeError(f"nothing publishes {missing}: check the graph (and --image-transport)")
                 explorer, state["holds"], state["why"] = Explorer(robot, chosen, rng, arm_cfg), 0, ""
                 next_tick = time.monotonic()
                 for k in range(steps):
@@ -211,11 +216,13 @@ def run(args: argparse.Namespace) -> int:
                                       seed=args.seed, policy=policy, control_period_s=args.control_period_s,
                                       compressed=args.image_transport == "compressed",
                                       progress=not args.no_progress)
-    except (RuntimeError, KeyboardInterrupt) as exc:
-        if isinstance(exc, KeyboardInterrupt):
-            print("\ninterrupted: finished episodes are kept; --resume-like: run again to continue")  # noqa: T201
-            return 130
+    except KeyboardInterrupt:  # raised inside a callback or a wait, before rclpy's handler shut the context down
+        summary = {"interrupted": True}
+    except RuntimeError as exc:
         raise SystemExit(f"jepa-mpc collect --through-ros: {exc}") from exc
+    if summary["interrupted"]:
+        print("\ninterrupted: finished episodes are kept; run the same command again to continue")  # noqa: T201
+        return 130
     cut = sum(e["cut_by_hold"] for e in summary["episodes"])
     print(f"{len(summary['episodes'])} episodes recorded ({summary['skipped']} already there), {cut} cut by a "  # noqa: T201
           f"safety hold, in {pathlib.Path(args.out) / 'episodes'}; next: jepa-mpc dataset from-bag "
