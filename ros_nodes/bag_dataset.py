@@ -55,7 +55,7 @@ def read_recording(path, robot, preprocessing: ImagePreprocessing, image_topic: 
 
     from jepa_mpc.ros_nodes.conversions import (
         MessageError,
-        compressed_msg_to_rgb,
+        frame_msg_to_rgb,
         image_msg_to_rgb,
         joint_state_to_arrays,
         stamp_to_s,
@@ -78,8 +78,7 @@ def read_recording(path, robot, preprocessing: ImagePreprocessing, image_topic: 
             msg = deserialize_message(message.data, message_class(types[message.topic]))
             try:
                 if message.topic == topic:
-                    rgb = compressed_msg_to_rgb(msg) if compressed else image_msg_to_rgb(msg)
-                    frames.append((stamp_to_s(msg.header.stamp), preprocessing.apply(rgb)))
+                    frames.append((stamp_to_s(msg.header.stamp), preprocessing.apply(frame_msg_to_rgb(msg))))
                 elif message.topic == "/joint_states":
                     q, qd = joint_state_to_arrays(msg, names)
                     try:

@@ -133,6 +133,11 @@ def compressed_msg_to_rgb(msg: CompressedImage) -> np.ndarray:
         raise MessageError(f"compressed image ({msg.format}, {len(msg.data)} bytes) does not decode: {exc}") from None
 
 
+def frame_msg_to_rgb(msg: Image | CompressedImage) -> np.ndarray:
+    """A camera frame as published, raw (image_msg_to_rgb) or compressed (compressed_msg_to_rgb) -> uint8 RGB."""
+    return compressed_msg_to_rgb(msg) if isinstance(msg, CompressedImage) else image_msg_to_rgb(msg)
+
+
 def rgb_to_compressed_msg(rgb: np.ndarray, stamp: Time, frame_id: str, fmt: str = "jpeg",
                           quality: int = 90) -> CompressedImage:
     """uint8 [H, W, 3] RGB -> sensor_msgs/CompressedImage in image_transport's format string."""

@@ -45,9 +45,8 @@ from jepa_mpc.robots.arm_control import integrate_targets
 from jepa_mpc.ros_nodes.conversions import (
     MessageError,
     checked_stamp_s,
-    compressed_msg_to_rgb,
     diagnostics_msg,
-    image_msg_to_rgb,
+    frame_msg_to_rgb,
     joint_state_to_arrays,
     s_to_stamp,
     stamp_to_s,
@@ -400,7 +399,7 @@ class MpcNode(LifecycleNode):
         """A camera frame or goal image (raw or compressed) -> the model's input (configure's preprocessing);
         MessageError if it cannot be: malformed, greyscale, a crop box it does not fit, or (stream) a frame whose
         size differs from the stream's first."""
-        rgb = compressed_msg_to_rgb(msg) if isinstance(msg, CompressedImage) else image_msg_to_rgb(msg)
+        rgb = frame_msg_to_rgb(msg)
         size = (rgb.shape[1], rgb.shape[0])
         if stream:
             if self._camera_size is None:

@@ -28,6 +28,7 @@ import time
 import numpy as np
 
 from jepa_mpc.models.atomic_io import atomic_write_json
+from jepa_mpc.ros_nodes.bag_dataset import COMMAND_TOPIC
 
 POLICIES = ("random", "reach")
 PLAN_POINTS = 5
@@ -79,7 +80,7 @@ def collect_through_ros(out, episodes: int, steps: int, *, robot_name: str = "pa
 
     robot = load_robot(robot_name)
     arm_cfg = ArmControlConfig(control_period_s=control_period_s)
-    command_topic = "/joint_trajectory_controller/joint_trajectory"
+    command_topic = COMMAND_TOPIC
     camera = image_topic.rstrip("/") + "/compressed" if compressed else image_topic
     topics = ["/joint_states", camera, "/camera/camera_info", command_topic, "/sim/goal_image",
               "/sim/goal_joint_states", "/sim/goal_pose", "/diagnostics"]

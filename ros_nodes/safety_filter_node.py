@@ -265,16 +265,17 @@ class SafetyFilterNode(Node):
             return
         with self._lock:
             self._plan_pending = False
-        # From where the controller is now, at the velocity of its last command (the acceleration bound's reference)
-        ref = self._controller.target_at(now) if self._controller is not None else None
+        # From where the controller is now, at the velocity of its last command (the acceleration bound's reference);
+        # before any command the filter starts from the measured state itself
+        start = self._controller_at(now, q)
+        ref = start if self._controller is not None else None
         qd_ref = None if self._last_step is None else self._last_step / self.cfg.control_period_s
         command, report = self.filter.filter(plan[: self.points_sent], q, q_stamp, now, q_reference=ref,
                                              qd_reference=qd_ref)
         if command.joint_targets.shape[0] == 0:
             self._hold(report.describe(), q, now)
             return
-        sent_s = self._send(command.joint_targets, now, ref if ref is not None else np.clip(q, self.filter.lower,
-                                                                                             self.filter.upper))
+        sent_s = self._send(command.joint_targets, now, start)
         if command.hold:
             self.counts["hold"] += 1
         self.last_decision = report.describe()
@@ -284,13 +285,16 @@ class SafetyFilterNode(Node):
         self._publish_diag(level, self.last_decision, {"plan_stamp_s": plan_stamp, "sent_s": sent_s,
                                                        **tick_values(stages), **self.stage_window.summary()})
 
-    def _hold(self, why: str, q: np.ndarray | None, now: float) -> None:
-        """Command where the controller is now (a point of a checked motion; before any command, the measured
-        position clipped into the limits) and stay there."""
+    def _controller_at(self, now: float, q: np.ndarray | None) -> np.ndarray:
+        """Where the controller is now: on the checked motion this node sent; before any command, the measured
+        position clipped into the limits."""
         if self._controller is not None:
-            target = self._controller.target_at(now)
-        else:
-            target = np.clip(q, self.filter.lower, self.filter.upper)
+            return self._controller.target_at(now)
+        return np.clip(q, self.filter.lower, self.filter.upper)
+
+    def _hold(self, why: str, q: np.ndarray | None, now: float) -> None:
+        """Command where the controller is now (_controller_at) and stay there."""
+        target = self._controller_at(now, q)
         self._send(target[None], now, target)
         self.counts["hold"] += 1
         self.last_decision = f"HOLD ({why})"
