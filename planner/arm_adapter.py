@@ -143,9 +143,14 @@ class JointPositionArm:
 
     def start(self, obs) -> ArmStart | None:
         """The plan's start: the last command when there is one (the actions integrate from it), else the measured
-        joints; None when neither is a finite [J] vector."""
+        joints; None when neither is a finite [J] vector. A last command farther than the safety filter's
+        max_tracking_error_rad from the measured arm is not where the arm is any more (something else moved it: a
+        simulator reset, another controller): the plan starts from the measured joints, as the filter's check does."""
         q = finite_vector(obs.q, self.dof)
         q_target = finite_vector(obs.q_target, self.dof) if obs.q_target is not None else None
+        if q_target is not None and q is not None and np.any(
+                np.abs(q_target - q) > self.safety.cfg.max_tracking_error_rad):
+            q_target = None  # not where the arm is
         q0 = q_target if q_target is not None else q
         if q0 is None:
             return None

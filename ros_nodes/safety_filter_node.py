@@ -136,6 +136,7 @@ class SafetyFilterNode(Node):
         self._plan_pending = False  # a plan that has not been filtered yet
         # Where the controller is: the JTC's interpolation of what this node sent (None before the first command)
         self._controller: TrajectoryFollower | None = None
+        self._controller_since_s = -math.inf  # when this node started modelling the controller (first command)
         self._last_step: np.ndarray | None = None  # the last command's first step, from where it started
         self.stage_window = StageWindow()
         # Points a plan can still be executing when it goes stale and the watchdog's next tick holds the arm
@@ -221,9 +222,12 @@ class SafetyFilterNode(Node):
         return response
 
     def _on_reset(self, request, response):
+        """Release the e-stop. The old plan is never resumed, and the next command starts from the measured arm:
+        while stopped, the arm may have been moved by hand, by another controller or by a simulator reset."""
         self.estopped = False
         with self._lock:
             self._plan = None  # never resume an old plan after a stop
+            self._controller, self._last_step = None, None  # the next command starts from the measured arm
         response.success, response.message = True, "e-stop released"
         return response
 
@@ -259,7 +263,7 @@ class SafetyFilterNode(Node):
             self._publish_diag(DiagnosticStatus.STALE, self.last_decision)
             return
         if why is not None:
-            self._hold(why, q, now)
+            self._hold(why, q, q_stamp, now)
             return
         if not pending:
             return
@@ -267,13 +271,13 @@ class SafetyFilterNode(Node):
             self._plan_pending = False
         # From where the controller is now, at the velocity of its last command (the acceleration bound's reference);
         # before any command the filter starts from the measured state itself
-        start = self._controller_at(now, q)
+        start = self._controller_at(now, q, q_stamp)
         ref = start if self._controller is not None else None
         qd_ref = None if self._last_step is None else self._last_step / self.cfg.control_period_s
         command, report = self.filter.filter(plan[: self.points_sent], q, q_stamp, now, q_reference=ref,
                                              qd_reference=qd_ref)
         if command.joint_targets.shape[0] == 0:
-            self._hold(report.describe(), q, now)
+            self._hold(report.describe(), q, q_stamp, now)
             return
         sent_s = self._send(command.joint_targets, now, start)
         if command.hold:
@@ -285,16 +289,23 @@ class SafetyFilterNode(Node):
         self._publish_diag(level, self.last_decision, {"plan_stamp_s": plan_stamp, "sent_s": sent_s,
                                                        **tick_values(stages), **self.stage_window.summary()})
 
-    def _controller_at(self, now: float, q: np.ndarray | None) -> np.ndarray:
-        """Where the controller is now: on the checked motion this node sent; before any command, the measured
-        position clipped into the limits."""
+    def _controller_at(self, now: float, q: np.ndarray | None, q_stamp: float) -> np.ndarray:
+        """Where the controller is now: on the checked motion this node sent; before any command, or when the arm
+        measured at q_stamp was farther than max_tracking_error_rad from where that motion had it then (something
+        else moved it: a simulator reset, another controller, a collision), the measured position clipped into the
+        limits. A hold then keeps the arm where it is instead of pulling it back to where this node last sent it.
+        A reading from the first control period of a new model is not judged: it may predate the model's command."""
         if self._controller is not None:
-            return self._controller.target_at(now)
+            judged = q is not None and q_stamp >= self._controller_since_s + self.cfg.control_period_s
+            if not judged or np.all(np.abs(self._controller.target_at(q_stamp) - q)
+                                    <= self.filter.cfg.max_tracking_error_rad):
+                return self._controller.target_at(now)
+            self._controller, self._last_step = None, None  # its motion and velocity are not the arm's any more
         return np.clip(q, self.filter.lower, self.filter.upper)
 
-    def _hold(self, why: str, q: np.ndarray | None, now: float) -> None:
+    def _hold(self, why: str, q: np.ndarray | None, q_stamp: float, now: float) -> None:
         """Command where the controller is now (_controller_at) and stay there."""
-        target = self._controller_at(now, q)
+        target = self._controller_at(now, q, q_stamp)
         self._send(target[None], now, target)
         self.counts["hold"] += 1
         self.last_decision = f"HOLD ({why})"
@@ -309,7 +320,7 @@ class SafetyFilterNode(Node):
         sent_s = self.now_s()
         self.pub_cmd.publish(msg)
         if self._controller is None:
-            self._controller = TrajectoryFollower(start)
+            self._controller, self._controller_since_s = TrajectoryFollower(start), now
         period = self.cfg.control_period_s
         self._controller.set_trajectory(targets, period * np.arange(1, len(targets) + 1), now, now)
         self._last_step = np.asarray(targets[0], dtype=np.float64) - start

@@ -121,6 +121,19 @@ MUTATIONS: dict[str, Mutation] = {
         "E-stop latch", "jepa_mpc.ros_nodes.safety_filter_node",
         (("self._plan = None  # never resume an old plan after a stop", "pass"),),
         (f"{MOTION}::test_estop_in_motion_holds_within_one_period_and_reset_discards_the_plan",)),
+    "node_resync_moved_arm": Mutation(
+        "A hold never moves", "jepa_mpc.ros_nodes.safety_filter_node",
+        (("self._controller, self._last_step = None, None  # its motion and velocity are not the arm's any more",
+          "return self._controller.target_at(now)"),),
+        (f"{MOTION}::test_an_arm_moved_by_something_else_is_held_where_it_is_not_pulled_back",)),
+    "plan_start_tracking": Mutation(
+        "A hold never moves", "jepa_mpc.planner.arm_adapter",
+        (("q_target = None  # not where the arm is", "pass"),),
+        ("tests/planner/test_mpc.py::test_a_last_command_the_arm_is_nowhere_near_is_not_where_the_plan_starts",)),
+    "reset_restarts_from_arm": Mutation(
+        "E-stop latch", "jepa_mpc.ros_nodes.safety_filter_node",
+        (("self._controller, self._last_step = None, None  # the next command starts from the measured arm", "pass"),),
+        (f"{MOTION}::test_after_an_estop_reset_commands_start_from_the_arm_even_if_it_was_moved_a_little",)),
     "node_acceleration": Mutation(
         "Acceleration", "jepa_mpc.ros_nodes.safety_filter_node",
         (("qd_ref = None if self._last_step is None else self._last_step / self.cfg.control_period_s",

@@ -166,6 +166,19 @@ def test_safety_filter_sees_the_reference_and_limits_the_step(mpc, home_q):
     assert np.all(np.abs(result.command.joint_targets[0] - home_q) <= 0.05 + 1e-12)
 
 
+def test_a_last_command_the_arm_is_nowhere_near_is_not_where_the_plan_starts(mpc, home_q):
+    """A last command farther than max_tracking_error_rad from the measured arm (a simulator reset, another
+    controller moved it): the plan integrates from the measured joints, so its first step is a step from the arm."""
+    moved = home_q.copy()
+    moved[1] += 0.1  # within the tracking bound: the last command is still the start
+    np.testing.assert_array_equal(mpc.arm.start(_obs(moved, q_target=home_q)).q0, home_q)
+    moved[1] += 0.3  # 0.4 rad: beyond it
+    assert np.abs(moved - home_q).max() > mpc.safety.cfg.max_tracking_error_rad
+    np.testing.assert_array_equal(mpc.arm.start(_obs(moved, q_target=home_q)).q0, moved)
+    result = mpc.step(_obs(moved, q_target=home_q), now_s=0.0)
+    assert np.all(np.abs(result.command.joint_targets[0] - moved) <= 0.05 + 1e-12)
+
+
 class _ProbedModel(LinearWorldModel):
     """A world model whose ee_pos probe reads the goal image's tool position (here: a fixed point)."""
 

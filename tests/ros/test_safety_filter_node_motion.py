@@ -65,7 +65,7 @@ def test_estop_in_motion_holds_within_one_period_and_reset_discards_the_plan(gra
     reset_at = g.now_s()
     g.spin(0.6)
     np.testing.assert_allclose(g.driver.q, held, err_msg="reset resumed the plan sent before it")
-    assert not any(np.abs(q - held).max() > 0 for q in g.commands_after(reset_at))
+    assert not any(np.abs(q - held).max() > 1e-9 for q in g.commands_after(reset_at))
     g.keep_planning(FAR, 0.5)
     assert g.driver.q[0] < held[0] - 0.05, "new plans after the reset move the arm again"
 
@@ -113,3 +113,50 @@ def test_node_bounds_acceleration_from_its_last_two_commands(ros_context):
         assert np.abs(np.diff(steps)).max() <= max_change + transport, np.round(steps, 4)
     finally:
         close_graph(g)
+
+
+def test_an_arm_moved_by_something_else_is_held_where_it_is_not_pulled_back(graph):
+    """A simulator reset (or another controller, or a collision) moves the arm far from where the node's commands
+    put it: the node's holds and its next plan start from the measured arm, never from its own old setpoint."""
+    g = graph
+    g.keep_planning(FAR, 0.5)
+    g.spin(g.safety.cfg.max_plan_age_s + 3 * PERIOD)  # the plan went stale: the node holds where it sent the arm
+    old_setpoint = g.driver.controller.target_at(g.now_s())
+    moved = old_setpoint + np.r_[0.0, 0.3, 0.0, -0.3, 0.0, 0.0, 0.0]  # more than max_tracking_error_rad away
+    g.driver.controller.hold(moved)  # the arm is somewhere else now, without a command from the node,
+    g.driver._tick()  # and says so at once, as the sim bridge does on a reset
+    moved_at = g.now_s()
+    g.spin(1.0)
+    holds = g.commands_after(moved_at + 2 * PERIOD)
+    assert holds, "the node stopped publishing holds"
+    # a hold the node sent before it saw the moved arm can pull it back for a moment (the message race of any
+    # filter); once seen, the arm stays where it was moved to
+    assert np.abs(holds[-1] - moved).max() <= g.safety.cfg.max_step_rad, "the holds pull the arm to the old setpoint"
+    assert np.allclose(holds[-4:], holds[-1], atol=1e-12), "the arm does not stay where it is"
+    g.keep_planning(np.r_[0.01, np.zeros(6)], 0.5)
+    first = g.commands_after(moved_at + 1.0)[0]
+    assert np.abs(first - holds[-1]).max() <= g.safety.cfg.max_step_rad + 1e-9, "the new plan did not start at the arm"
+
+
+def test_after_an_estop_reset_commands_start_from_the_arm_even_if_it_was_moved_a_little(graph):
+    """While e-stopped the arm may be moved (by hand, a simulator reset) by less than max_tracking_error_rad: after
+    ~/reset the node holds it where it now is and plans start there, not at the setpoint from before the stop."""
+    g = graph
+    g.keep_planning(FAR, 0.5)
+    g.call("estop")
+    g.spin(0.3)
+    moved = g.driver.controller.target_at(g.now_s()) + np.r_[0.0, 0.08, 0.0, -0.08, 0.0, 0.0, 0.0]
+    assert g.safety.filter.cfg.max_tracking_error_rad > 0.08, "this test is about a move the tracking check misses"
+    follow = g.driver.controller.set_trajectory
+    g.driver.controller.set_trajectory = lambda *args: None  # hand guiding: the arm ignores commands while moved
+    g.driver.controller.hold(moved)
+    g.spin(3 * PERIOD)
+    g.call("reset")
+    g.driver.controller.set_trajectory = follow
+    reset_at = g.now_s()
+    g.spin(0.6)  # no plan since the reset: the watchdog holds
+    holds = g.commands_after(reset_at)
+    assert holds and np.allclose(holds, moved, atol=1e-9), "the holds after the reset pull the arm back"
+    g.keep_planning(np.r_[0.01, np.zeros(6)], 0.3)
+    first = g.commands_after(reset_at + 0.6)[0]
+    assert np.abs(first - moved).max() <= g.safety.cfg.max_step_rad + 1e-9
