@@ -79,9 +79,21 @@ class EvalCommand:
     """radius (m) of a keep-out sphere halfway along each episode's straight path to the goal (0: none)"""
     detour: bool = True
     """route goals around keep-out zones through via points (--no-detour: the ablation)"""
+    through_ros: bool = False
+    """run mpc / fk-mpc episodes through the deployed graph (sim_bridge, mpc, safety_filter as processes) instead
+    of in this process; same goals, same checks, same eval.json"""
+    camera_size: str = ""
+    """mpc image goals: render the camera at WxH (e.g. 640x480) and feed the model through the checkpoint's
+    preprocessing, in process and through ROS alike ('': the env's square observation)"""
+    camera_encoding: Literal["rgb8", "bgr8", "mono8", "jpeg", "png"] = "rgb8"
+    """how the camera delivers frames (jpeg / png: compressed, through their codec; mono8 is refused by a colour
+    model)"""
+    camera_fps: float = 0.0
+    """--through-ros: camera frames per second, independent of the 10 Hz control (0: one per control tick)"""
 
     def __post_init__(self) -> None:
-        for name, least in (("episodes", 1), ("workers", 1), ("video", 0), ("keep_out_on_path", 0)):
+        for name, least in (("episodes", 1), ("workers", 1), ("video", 0), ("keep_out_on_path", 0),
+                            ("camera_fps", 0)):
             if not getattr(self, name) >= least:
                 raise SystemExit(f"--{name.replace('_', '-')} must be >= {least}, got {getattr(self, name)}")
 
@@ -101,7 +113,8 @@ class EvalCommand:
                             image_cost=given(self.image_cost, tuned.image_cost), push_gain=self.push_gain,
                             max_steps=given(self.max_steps, task.max_episode_steps), seed=self.seed,
                             device=self.device, keep_out=tuple(zone_from_text(z) for z in self.keep_out),
-                            path_zone_radius_m=self.keep_out_on_path, detour=self.detour)
+                            path_zone_radius_m=self.keep_out_on_path, detour=self.detour,
+                            camera_size=self.camera_size, camera_encoding=self.camera_encoding)
 
 
 Command = EvalCommand
@@ -170,10 +183,16 @@ def run(args: EvalCommand) -> int:
         # On the any-arm cell fk-mpc plans with the arm's known kinematics; the learned models and sim-mpc are the
         # Panda's; a bounded-action arm's mpc plans its actions (apps/reacher_mpc.py).
         kept = [p for p in policies if p in ("random", "oracle") or (p == "mpc" and task.control != "joint_position")
-                or (p == "fk-mpc" and task.any_robot)]
+                or (p == "fk-mpc" and task.any_robot) or (p == "mpc" and task.any_robot and args.checkpoint)]
         if kept != policies:
-            log.warning("on %s only %s run (the others need the Panda env)", task.env_id, kept)
+            log.warning("on %s only %s run (the others need the Panda env, or mpc a --checkpoint of this arm)",
+                        task.env_id, kept)
         policies = kept
+    if args.through_ros:
+        from jepa_mpc.apps.eval_through_ros import GRAPH_POLICIES
+
+        if not policies or set(policies) - set(GRAPH_POLICIES):
+            raise SystemExit(f"--through-ros runs {list(GRAPH_POLICIES)} through the graph; asked for {policies}")
     args.out.mkdir(parents=True, exist_ok=True)
     try:
         base = args.settings(task)
@@ -186,7 +205,17 @@ def run(args: EvalCommand) -> int:
     tolerance = math.nan
     for policy in policies:
         settings = dataclasses.replace(base, policy=policy)
-        summary, results = evaluate(settings, args.episodes, args.workers)
+        try:
+            if args.through_ros:
+                from jepa_mpc.apps.eval_through_ros import evaluate_through_ros
+
+                summary, results = evaluate_through_ros(settings, args.episodes, args.camera_fps)
+            else:
+                summary, results = evaluate(settings, args.episodes, args.workers)
+        except (ValueError, RuntimeError) as exc:  # what the graph says is wrong; in process, bad settings only
+            if isinstance(exc, RuntimeError) and not args.through_ros:
+                raise
+            raise SystemExit(f"jepa-mpc eval{' --through-ros' if args.through_ros else ''}: {exc}") from None
         rows[policy] = summary
         curves[policy] = np.array([r.distances for r in results])
         tolerance = results[0].tolerance_m if results else tolerance
@@ -206,6 +235,7 @@ def run(args: EvalCommand) -> int:
     table = _table(rows)
     print(table)
     report = {"env": task.env_id, "robot": args.robot or None, "settings": dataclasses.asdict(base), "summary": rows,
+              "through_ros": args.through_ros, "camera_fps": args.camera_fps if args.through_ros else None,
               "episodes": episodes}
     (args.out / "eval.json").write_text(json.dumps(report, indent=2, default=float))
     (args.out / "eval.txt").write_text(table + "\n")

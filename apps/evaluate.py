@@ -41,6 +41,7 @@ import numpy as np
 
 from jepa_mpc.apps.path_zone import path_zone
 from jepa_mpc.apps.reacher_mpc import ReacherMPC
+from jepa_mpc.models.preprocess import COLOUR_ENCODINGS, ImagePreprocessing, as_delivered, parse_frame_size
 from jepa_mpc.planner.config import BoxZone, SphereZone
 from jepa_mpc.robots.arm_control import gripper_opening
 from jepa_mpc.sim.collect import episode_seed
@@ -98,6 +99,12 @@ class EvalSettings:
     path_zone_radius_m: float = 0.0
     """> 0: each episode also gets a keep-out sphere of this radius halfway along the straight path from the tool to
     the goal, shrunk to leave the start and goal configurations clear (apps/path_zone.py)."""
+    camera_size: str = ""
+    """mpc image goals: 'WxH' renders the cell's camera at that size, as the sim bridge publishes it, and feeds the
+    model through the checkpoint's preprocessing (crop, resize); '': the env's own square observation."""
+    camera_encoding: str = "rgb8"
+    """With camera_size: the frames as a camera in this encoding delivers them (jpeg / png through their codec;
+    mono8 is refused by a colour model)."""
 
     def __post_init__(self) -> None:
         if self.policy not in POLICIES:
@@ -116,6 +123,11 @@ class EvalSettings:
             raise ValueError(f"keep_out must hold SphereZone / BoxZone, got {self.keep_out!r}")
         if not (isinstance(self.path_zone_radius_m, (int, float)) and 0 <= self.path_zone_radius_m < math.inf):
             raise ValueError(f"path_zone_radius_m must be a finite number >= 0, got {self.path_zone_radius_m!r}")
+        if self.camera_size:
+            parse_frame_size(self.camera_size)
+        if self.camera_encoding not in (*COLOUR_ENCODINGS, "mono8"):
+            raise ValueError(f"camera_encoding must be one of {(*COLOUR_ENCODINGS, 'mono8')}, got "
+                             f"{self.camera_encoding!r}")
 
 
 @dataclasses.dataclass
@@ -169,6 +181,20 @@ class _Controller:
         if self._proprio and self.mpc.world_model.cfg.encoder.proprio_key != "joint_pos":
             raise ValueError(f"the Panda eval feeds joint positions; this checkpoint's encoder reads "
                              f"{self.mpc.world_model.cfg.encoder.proprio_key}")
+        self.camera = None  # (width, height, preprocessing): frames as the deployed camera delivers them
+        if s.camera_size and s.policy == "mpc" and s.goal == "image" and self.mpc is not None:
+            from jepa_mpc.models.shipped import resolve_checkpoint
+
+            width, height = parse_frame_size(s.camera_size)
+            as_delivered(np.zeros((2, 2, 3), np.uint8), s.camera_encoding)  # mono8: refused now, not per frame
+            size = int(self.mpc.world_model.cfg.encoder.image_size)
+            self.camera = (width, height, ImagePreprocessing.of_checkpoint(resolve_checkpoint(s.checkpoint), size))
+
+    def frame(self, env) -> np.ndarray:
+        """The model's input now: the camera rendered, delivered in camera_encoding and preprocessed (camera_size),
+        else the env's own observation image."""
+        width, height, preprocessing = self.camera
+        return preprocessing.apply(as_delivered(env.render_camera(width, height), self.s.camera_encoding))
 
     @staticmethod
     def _build_mpc(s: EvalSettings, sim_model=None, env=None):
@@ -176,9 +202,9 @@ class _Controller:
         from jepa_mpc.planner.mpc import RecedingHorizonMPC
 
         robot = getattr(env, "robot", None)  # the any-arm cell's Robot; the Panda envs use the embedded Panda
-        if robot is not None and s.policy != "fk-mpc":
-            raise ValueError(f"{s.policy} needs a world model of this arm; on {robot.name} only fk-mpc, random and "
-                             "oracle run (the learned MPC is trained for the Panda)")
+        if robot is not None and s.policy != "fk-mpc" and not (s.policy == "mpc" and s.checkpoint):
+            raise ValueError(f"{s.policy} needs a world model of this arm: give mpc a --checkpoint trained on its "
+                             f"data; without one, on {robot.name} only fk-mpc, random and oracle run")
 
         sim = s.policy == "sim-mpc"
         samples = s.sim_num_samples if sim else s.num_samples
@@ -201,6 +227,10 @@ class _Controller:
 
             path = resolve_checkpoint(s.checkpoint)
             world_model = WorldModel.from_checkpoint(path, device=s.device).eval()
+            if env is not None and world_model.cfg.action_dim != env.action_space.shape[0]:
+                raise ValueError(f"{path} plans {world_model.cfg.action_dim} action entries; "
+                                 f"{s.env_id} ({getattr(robot, 'name', 'panda')}) takes {env.action_space.shape[0]}: "
+                                 "a checkpoint of another arm")
             if goal_term == "cube_push" and s.push_gain is None:
                 gain = measured_push_gain(path)
         costs = CostConfig(terms=(goal_term, "action_magnitude", "action_rate"), goal_mode=s.goal_mode,
@@ -227,10 +257,11 @@ class _Controller:
                 self.mpc.set_goal(z_goal=self.sim_model.goal_latent(env, pose_only=self.s.goal == "pose"))
             elif self.s.policy == "fk-mpc" or self.s.goal == "pose":
                 self.mpc.set_goal(ee_goal=env.goal_pos)
-            elif self._proprio:  # the goal is the goal image together with the goal's joint positions
-                self.mpc.set_goal_image(info["goal_image"], info["goal_joint_pos"])
-            else:
-                self.mpc.set_goal_image(info["goal_image"])
+            else:  # with a proprioceptive encoder the goal image comes with the joint positions it shows
+                image = info["goal_image"]
+                if self.camera is not None:  # as the sim bridge publishes it (rgb8, camera size), preprocessed
+                    image = self.camera[2].apply(env.render_goal(self.camera[0], self.camera[1]))
+                self.mpc.set_goal_image(image, *((info["goal_joint_pos"],) if self._proprio else ()))
 
     def act(self, env, obs, t: int):
         """(joint targets [J] or None to use `action`, action [A] or None, plan_ms, intervened)."""
@@ -253,7 +284,8 @@ class _Controller:
         proprio = obs["joint_pos"] if self._proprio else None
         if self.sim_model is not None:
             self.sim_model.set_state(env.data)  # privileged: the true state the next encode returns
-        tick = self.mpc.step(Observation(image=obs["image"], q=env.arm_qpos, stamp_s=float(t), proprio=proprio,
+        image = obs["image"] if self.camera is None else self.frame(env)
+        tick = self.mpc.step(Observation(image=image, q=env.arm_qpos, stamp_s=float(t), proprio=proprio,
                                          q_target=env.joint_targets, gripper=self.gripper), now_s=float(t))
         if self.task.executes_gripper and tick.command.gripper is not None:
             self.gripper = float(tick.command.gripper)

@@ -19,6 +19,16 @@ squashed to a square. A box "x0,y0,x1,y1" (pixels, x1/y1 exclusive) is the third
 INTERPOLATIONS = ("area", "bilinear", "nearest")
 
 
+def parse_frame_size(text: str) -> tuple[int, int]:
+    """'WxH' (e.g. '640x480', sides 1..4096) -> (width, height); ValueError otherwise."""
+    import re
+
+    match = re.fullmatch(r"\s*(\d+)\s*x\s*(\d+)\s*", text) if isinstance(text, str) else None
+    if not match or not (0 < int(match[1]) <= 4096 and 0 < int(match[2]) <= 4096):
+        raise ValueError(f"a frame size is WxH with sides in 1..4096, e.g. 640x480, got {text!r}")
+    return (int(match[1]), int(match[2]))
+
+
 def _parse_crop(crop) -> str | tuple[int, int, int, int]:
     if isinstance(crop, str) and crop in CROPS:
         return crop
@@ -106,3 +116,38 @@ class ImagePreprocessing:
                   "nearest": Image.Resampling.NEAREST}[self.interpolation]
         image = Image.fromarray(rgb)
         return np.asarray(image.resize((self.size, self.size), method, box=box))
+
+
+JPEG_QUALITY = 90
+"""The quality the sim camera encodes JPEG frames with (a common driver default)."""
+COLOUR_ENCODINGS = ("rgb8", "bgr8", "jpeg", "png")
+"""Camera encodings that carry colour; mono8 does not, and a colour model refuses it."""
+
+
+def encode_frame(rgb: np.ndarray, fmt: str) -> bytes:
+    """uint8 [H, W, 3] RGB -> JPEG (JPEG_QUALITY) or PNG bytes, as a camera driver with image_transport compresses."""
+    import io
+
+    from PIL import Image
+
+    if fmt not in ("jpeg", "png"):
+        raise ValueError(f"format must be 'jpeg' or 'png', got {fmt!r}")
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8)).save(buffer, fmt.upper(), quality=JPEG_QUALITY)
+    return buffer.getvalue()
+
+
+def as_delivered(rgb: np.ndarray, encoding: str) -> np.ndarray:
+    """The frame a colour model gets from a camera publishing `encoding`: rgb8 / bgr8 carry it exactly, JPEG and PNG
+    through their codec (encoded and decoded with Pillow); ValueError for mono8 (no colour), as the mpc node
+    refuses it. How an in-process evaluation sees what a deployed camera would deliver."""
+    import io
+
+    from PIL import Image
+
+    if encoding in ("rgb8", "bgr8"):
+        return rgb
+    if encoding in ("jpeg", "png"):
+        with Image.open(io.BytesIO(encode_frame(rgb, encoding))) as image:
+            return np.array(image.convert("RGB"))
+    raise ValueError(f"a colour model cannot use {encoding!r} frames (one of {COLOUR_ENCODINGS})")

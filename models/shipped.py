@@ -14,10 +14,14 @@ SHIPPED_CHECKPOINT = CHECKPOINT_DIR / "panda_reach"
 
 
 def resolve_checkpoint(path: str | pathlib.Path | None, default: pathlib.Path = SHIPPED_CHECKPOINT) -> pathlib.Path:
-    """`path`, or the shipped `default` when `path` is empty; FileNotFoundError naming what is missing."""
+    """`path`, or the shipped `default` when `path` is empty, or a shipped checkpoint by name (`ur5e_reach`: one
+    in CHECKPOINT_DIR, when no such file is here); FileNotFoundError naming what is missing."""
     from jepa_mpc.models.checkpoint import checkpoint_paths
 
     chosen = pathlib.Path(path) if path else default
+    if path and chosen.name == str(path) and not checkpoint_paths(chosen)[1].is_file() \
+            and checkpoint_paths(CHECKPOINT_DIR / chosen)[1].is_file():
+        chosen = CHECKPOINT_DIR / chosen
     weights, meta = checkpoint_paths(chosen)
     if not weights.is_file() or not meta.is_file():
         hint = " (the shipped checkpoint is missing: reinstall or re-clone)" if not path else ""

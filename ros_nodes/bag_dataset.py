@@ -48,9 +48,10 @@ class Recording:
     goal_joints: np.ndarray | None
 
 
-def read_recording(path, robot, preprocessing: ImagePreprocessing, image_topic: str, compressed: bool,
+def read_recording(path, robot, preprocessing: ImagePreprocessing, image_topic: str, compressed: bool | None,
                    command_topic: str, drops: collections.Counter) -> Recording:
-    """Decode the topics a conversion needs from the bag at `path`; malformed messages are counted in `drops`."""
+    """Decode the topics a conversion needs from the bag at `path`; malformed messages are counted in `drops`.
+    `compressed` None: the raw image topic when the bag has it, else <image_topic>/compressed."""
     from rclpy.serialization import deserialize_message
 
     from jepa_mpc.ros_nodes.conversions import (
@@ -69,6 +70,8 @@ def read_recording(path, robot, preprocessing: ImagePreprocessing, image_topic: 
     fingers = tuple(robot.finger_joint_names)
     with open_bag(path) as bag:
         types = {name: topic.type for name, topic in bag.topics.items()}
+        if compressed is None:
+            compressed = image_topic not in types and image_topic.rstrip("/") + "/compressed" in types
         topic = image_topic.rstrip("/") + "/compressed" if compressed else image_topic
         missing = [t for t in (topic, "/joint_states", command_topic) if t not in types]
         if missing:
@@ -172,7 +175,7 @@ def _quat_wxyz(mat: np.ndarray) -> np.ndarray:
 
 
 def convert(bags: list[str], out, robot_name: str = "panda", *, preprocessing: ImagePreprocessing,
-            image_topic: str = "/camera/image_raw", compressed: bool = False, command_topic: str = COMMAND_TOPIC,
+            image_topic: str = "/camera/image_raw", compressed: bool | None = None, command_topic: str = COMMAND_TOPIC,
             control_period_s: float = 0.1, max_step_rad: float = 0.05, max_age_s: float = 0.2,
             max_gap_periods: float = 2.5, min_steps: int = 4, action_dim: int | None = None) -> dict:
     """Convert `bags` into the dataset at `out` (episodes appended after any already there); returns the report."""
@@ -220,8 +223,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, type=pathlib.Path, help="dataset folder (created; episodes appended)")
     p.add_argument("--robot", default="panda", help="the arm: panda, robosuite:NAME, pybullet_data:PATH or a file")
     p.add_argument("--image-topic", default="/camera/image_raw")
-    p.add_argument("--image-transport", choices=["raw", "compressed"], default="raw",
-                   help="compressed: CompressedImage on <image-topic>/compressed")
+    p.add_argument("--image-transport", choices=["auto", "raw", "compressed"], default="auto",
+                   help="compressed: CompressedImage on <image-topic>/compressed; auto: raw when the bag has it, "
+                        "else compressed")
     p.add_argument("--command-topic", default=COMMAND_TOPIC)
     p.add_argument("--image-size", type=int, default=64, help="the model's input size")
     p.add_argument("--crop", default="center", help="center | none | x0,y0,x1,y1")
@@ -242,7 +246,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         preprocessing = ImagePreprocessing(size=args.image_size, crop=args.crop, interpolation=args.interpolation)
         report = convert(args.bags, args.out, args.robot, preprocessing=preprocessing, image_topic=args.image_topic,
-                         compressed=args.image_transport == "compressed", command_topic=args.command_topic,
+                         compressed={"auto": None, "raw": False, "compressed": True}[args.image_transport],
+                         command_topic=args.command_topic,
                          control_period_s=args.control_period_s, max_step_rad=args.max_step_rad,
                          max_age_s=args.max_age_s, max_gap_periods=args.max_gap_periods, min_steps=args.min_steps)
     except (ValueError, FileNotFoundError) as exc:

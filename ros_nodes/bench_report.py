@@ -337,7 +337,7 @@ def join_chains(plans: dict[float, tuple[float, dict[str, float]]],
 
 
 @contextlib.contextmanager
-def _localhost_discovery():
+def localhost_discovery():
     """ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST while the bench graph exists (restored afterwards)."""
     key = "ROS_AUTOMATIC_DISCOVERY_RANGE"
     before = os.environ.get(key)
@@ -409,7 +409,7 @@ def ros_section(args: argparse.Namespace, s: BenchSettings, startup_timeout_s: f
     params, in_process = default_params("sim"), args.ros_processes == "one"
     log.info("bench ros: bringing up the sim graph (%s) on domain %d (%s goal)",
              "one process" if in_process else "a process per node", domain, args.goal)
-    with _localhost_discovery():
+    with localhost_discovery():
         context = rclpy.Context()
         rclpy.init(args=[*ros_args(params), *overrides] if in_process else [], context=context, domain_id=domain)
         nodes, children, executor, op, probe = [], [], None, None, None

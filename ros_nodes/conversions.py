@@ -138,18 +138,16 @@ def frame_msg_to_rgb(msg: Image | CompressedImage) -> np.ndarray:
     return compressed_msg_to_rgb(msg) if isinstance(msg, CompressedImage) else image_msg_to_rgb(msg)
 
 
-def rgb_to_compressed_msg(rgb: np.ndarray, stamp: Time, frame_id: str, fmt: str = "jpeg",
-                          quality: int = 90) -> CompressedImage:
-    """uint8 [H, W, 3] RGB -> sensor_msgs/CompressedImage in image_transport's format string."""
-    from PIL import Image as PILImage
+def rgb_to_compressed_msg(rgb: np.ndarray, stamp: Time, frame_id: str, fmt: str = "jpeg") -> CompressedImage:
+    """uint8 [H, W, 3] RGB -> sensor_msgs/CompressedImage in image_transport's format string (models/preprocess.py
+    encode_frame: JPEG at quality 90)."""
+    from jepa_mpc.models.preprocess import encode_frame
 
     if fmt not in COMPRESSED_FORMATS:
         raise ValueError(f"format must be one of {COMPRESSED_FORMATS}, got {fmt!r}")
-    buffer = io.BytesIO()
-    PILImage.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8)).save(buffer, fmt.upper(), quality=quality)
     return CompressedImage(header=Header(stamp=stamp, frame_id=frame_id),
                            format=f"rgb8; {fmt} compressed bgr8" if fmt == "jpeg" else f"rgb8; {fmt} compressed rgb8",
-                           data=buffer.getvalue())
+                           data=encode_frame(rgb, fmt))
 
 
 def joint_state_msg(names, position, velocity, stamp: Time) -> JointState:

@@ -9,7 +9,10 @@ actually received; no simulator state is read. `jepa-mpc dataset from-bag DIR/ep
 Each control period the explorer publishes a plan on /planned_trajectory, so every command goes through the
 safety_filter node exactly as the mpc's do (start the graph without an active goal, or with the mpc node not
 active, so that only the explorer plans). Policies, drawn per episode: `random` (temporally correlated joint
-steps) and `reach` (towards a random joint configuration inside the limits, with noise). Episodes start with the
+steps) and `reach` (towards random joint configurations within `range_rad` of where the episode starts, inside the
+limits, with noise; a new one on arrival). The range keeps the data around the cell's working pose, as an operator
+exploring a real cell would: an arm with +-2 pi joints explored over its whole range would spend the data far
+from where its tasks are, and in the safety filter's holds. Episodes start with the
 sim bridge's ~/reset when it is there (a real cell: wherever the arm is). Resumable: finished episode directories
 are kept and skipped; Ctrl-C loses only the episode under way (its .partial directory is removed). Each episode's
 sidecar (DIR/info/ep_NNNNNN.json) says its policy, steps and the safety filter's holds: an episode cut by a hold
@@ -37,11 +40,20 @@ PLAN_POINTS = 5
 class Explorer:
     """Plans for one episode: a policy's next H actions integrated from where the arm was last commanded."""
 
-    def __init__(self, robot, policy: str, rng: np.random.Generator, arm_cfg) -> None:
-        self.robot, self.policy, self.rng, self.arm_cfg = robot, policy, rng, arm_cfg
+    ARRIVED_RAD = 0.05
+    """Every joint this close to the reach target: draw the next one."""
+
+    def __init__(self, robot, policy: str, rng: np.random.Generator, arm_cfg, range_rad: float = 0.6) -> None:
+        self.robot, self.policy, self.rng, self.arm_cfg, self.range_rad = robot, policy, rng, arm_cfg, range_rad
         self.prev = np.zeros(robot.dof)
-        margin = 0.1 * (robot.upper - robot.lower)
-        self.target = rng.uniform(robot.lower + margin, robot.upper - margin)
+        self.start: np.ndarray | None = None
+        self.target: np.ndarray | None = None
+
+    def _draw_target(self) -> np.ndarray:
+        """A joint configuration within range_rad of the episode's start, inside the limits (less 5 %)."""
+        margin = 0.05 * (self.robot.upper - self.robot.lower)
+        q = self.start + self.rng.uniform(-self.range_rad, self.range_rad, self.robot.dof)
+        return np.clip(q, self.robot.lower + margin, self.robot.upper - margin)
 
     def actions(self, q: np.ndarray) -> np.ndarray:
         """[PLAN_POINTS, dof] actions in [-1, 1] from the commanded position q (model convention)."""
@@ -49,14 +61,23 @@ class Explorer:
             self.prev = np.clip(0.8 * self.prev + 0.6 * self.rng.standard_normal(self.robot.dof), -1.0, 1.0)
             step = self.prev
         else:  # reach: towards the target joint configuration, at most one step per joint, with noise
+            if self.start is None:
+                self.start = np.asarray(q, dtype=np.float64).copy()
+            if self.target is None or np.all(np.abs(self.target - q) < self.ARRIVED_RAD):
+                self.target = self._draw_target()
             step = np.clip((self.target - q) / self.arm_cfg.max_joint_step_rad, -1.0, 1.0)
             step = np.clip(step + 0.3 * self.rng.standard_normal(self.robot.dof), -1.0, 1.0)
         return np.repeat(step[None], PLAN_POINTS, axis=0)
 
+    def held(self) -> None:
+        """The safety filter held the arm: turn away (a new reach target; the random walk reverses) instead of
+        pushing on into the guardrail for the rest of the episode."""
+        self.target, self.prev = None, -self.prev
+
 
 def collect_through_ros(out, episodes: int, steps: int, *, robot_name: str = "panda", seed: int = 0,
                         policy: str = "mix", control_period_s: float = 0.1, image_topic: str = "/camera/image_raw",
-                        compressed: bool = False, reset_service: str = "/sim_bridge/reset",
+                        compressed: bool = False, reset_service: str = "/sim_bridge/reset", range_rad: float = 0.6,
                         wait_s: float = 30.0, ros_args: list[str] | None = None, progress: bool = True) -> dict:
     """Record `episodes` episodes of `steps` control periods into out/episodes/ep_NNNNNN (rosbag2 directories)."""
     import rclpy
@@ -158,9 +179,12 @@ def collect_through_ros(out, episodes: int, steps: int, *, robot_name: str = "pa
                 if not spin_for(5.0, recording):
                     missing = [t for t in essential if t not in recorder.subscribed]
                     raise RuntimeError(f"nothing publishes {missing}: check the graph (and --image-transport)")
-                explorer, state["holds"], state["why"] = Explorer(robot, chosen, rng, arm_cfg), 0, ""
-                next_tick = time.monotonic()
+                explorer, state["holds"], state["why"] = Explorer(robot, chosen, rng, arm_cfg, range_rad), 0, ""
+                next_tick, holds_seen = time.monotonic(), 0
                 for k in range(steps):
+                    if state["holds"] > holds_seen:
+                        explorer.held()
+                        holds_seen = state["holds"]
                     q0 = state["commanded"] if state["commanded"] is not None else state["q"]
                     if q0 is None:
                         raise RuntimeError(f"no joint states for {wait_s:.0f} s after the reset of episode {index}")
@@ -203,12 +227,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--control-period-s", type=float, default=0.1, help="--through-ros: the graph's period")
     group.add_argument("--image-transport", choices=["raw", "compressed"], default="raw",
                        help="--through-ros: record the camera raw or on <topic>/compressed")
+    group.add_argument("--explore-range-rad", type=float, default=0.6, help="--through-ros: the reach explorer's "
+                       "targets lie within this many radians of each joint's position at the episode's start")
 
 
 def run(args: argparse.Namespace) -> int:
     """`jepa-mpc collect --through-ros ...`."""
     if args.episodes < 1 or not args.steps or args.steps < 2:
         raise SystemExit("--through-ros needs --episodes >= 1 and --steps >= 2")
+    if not (math.isfinite(args.explore_range_rad) and args.explore_range_rad > 0):
+        raise SystemExit(f"--explore-range-rad must be > 0, got {args.explore_range_rad}")
     if not (math.isfinite(args.control_period_s) and args.control_period_s > 0):
         raise SystemExit(f"--control-period-s must be > 0, got {args.control_period_s}")
     policy = args.policy if args.policy in POLICIES else "mix"
@@ -216,6 +244,7 @@ def run(args: argparse.Namespace) -> int:
         summary = collect_through_ros(args.out, args.episodes, args.steps, robot_name=args.robot or "panda",
                                       seed=args.seed, policy=policy, control_period_s=args.control_period_s,
                                       compressed=args.image_transport == "compressed",
+                                      range_rad=args.explore_range_rad,
                                       progress=not args.no_progress)
     except KeyboardInterrupt:  # raised inside a callback or a wait, before rclpy's handler shut the context down
         summary = {"interrupted": True}

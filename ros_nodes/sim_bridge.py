@@ -22,7 +22,6 @@ select_gl_backend()  # before anything imports mujoco: the simulator renders hea
 
 import dataclasses  # noqa: E402
 import math  # noqa: E402
-import re  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 
@@ -41,6 +40,7 @@ from std_msgs.msg import Float64MultiArray, Header  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 from trajectory_msgs.msg import JointTrajectory  # noqa: E402
 
+from jepa_mpc.models.preprocess import parse_frame_size  # noqa: E402
 from jepa_mpc.robots.trajectory_follower import TrajectoryFollower  # noqa: E402
 from jepa_mpc.ros_nodes.conversions import (  # noqa: E402
     COMPRESSED_FORMATS,
@@ -52,7 +52,7 @@ from jepa_mpc.ros_nodes.conversions import (  # noqa: E402
     stamp_to_s,
     trajectory_to_array,
 )
-from jepa_mpc.ros_nodes.params import declare_config, param, spin_node_main  # noqa: E402
+from jepa_mpc.ros_nodes.params import declare_config, param, spin_node_main, validating_callback  # noqa: E402
 from jepa_mpc.ros_nodes.robot_param import (  # noqa: E402
     ROBOT_HELP,
     TIMEOUT_HELP,
@@ -92,7 +92,8 @@ class SimBridgeConfig:
                                  read_only=True)
     camera_fps: float = param(0.0, "camera frames per second, independent of the control rate; 0: one frame per "
                               "control tick", read_only=True)
-    seed: int = param(0, "seed of the first episode; +1 per reset")
+    seed: int = param(0, "seed of the first episode; +1 per reset; setting it makes the next reset's episode that "
+                      "seed's (jepa-mpc eval --through-ros runs the in-process eval's episodes so)")
     control_period_s: float = param(0.1, "simulated time per tick", read_only=True)
     rate_factor: float = param(1.0, "sim speed / real time; != 1 publishes /clock")
     camera_pos: tuple = param((), "camera position, m; empty: the cell's default view (the Panda scene's: "
@@ -128,10 +129,10 @@ class SimBridgeConfig:
         """(width, height) of the published frames."""
         if not self.camera_size.strip():
             return (self.image_size, self.image_size)
-        match = re.fullmatch(r"\s*(\d+)\s*x\s*(\d+)\s*", self.camera_size)
-        if not match or not (0 < int(match[1]) <= 4096 and 0 < int(match[2]) <= 4096):
-            raise ValueError(f"camera_size must be WxH with sides in 1..4096, e.g. 640x480, got {self.camera_size!r}")
-        return (int(match[1]), int(match[2]))
+        try:
+            return parse_frame_size(self.camera_size)
+        except ValueError as exc:
+            raise ValueError(f"camera_size: {exc}") from None
 
     def camera(self, default):
         """CameraConfig: the given pose, each empty part from `default` (the cell's own view)."""
@@ -188,6 +189,8 @@ class SimBridgeNode(Node):
                                    "the reach task (ArmReach-v0): set task: reach")
         self.joint_names = arm_joint_names(self.cfg.joint_names, self.robot)
         self._seed = self.cfg.seed
+        self.add_on_set_parameters_callback(validating_callback(
+            self, SimBridgeConfig, on_valid=lambda cfg: setattr(self, "_seed", cfg.seed)))
         self._sim_time = 0.0
         self._lock = threading.Lock()  # guards the follower between callbacks and the sim thread
         self.follower: TrajectoryFollower | None = None

@@ -93,6 +93,12 @@ class ArmReachEnv(CameraRendering, gymnasium.Env):
         data.mocap_pos[self.cell.goal_mocap] = self.goal_pos
         mujoco.mj_forward(self.model, data)
 
+    def show_arm(self, arm_q: np.ndarray) -> dict:
+        """Put the arm at arm_q (model convention), at rest, and return the task's info there: how a checker that
+        reads another simulator only through its joint states mirrors it (jepa-mpc eval --through-ros)."""
+        self._set_scene(self.data, np.asarray(arm_q, dtype=np.float64))
+        return self._info()
+
     def _kinematics(self, arm_q: np.ndarray) -> mujoco.MjData:
         self._fk_data.qpos[:] = self.model.qpos0
         self._fk_data.qpos[self.cell.arm_qpos_adr] = arm_q

@@ -92,6 +92,14 @@ class PandaArmEnv(CameraRendering, gymnasium.Env):
         data.qvel[:] = 0.0
         mujoco.mj_forward(self.model, data)
 
+    def show_arm(self, arm_q: np.ndarray) -> dict:
+        """Put the arm at arm_q (model convention, fingers open), at rest, the cube where it is, and return the
+        task's info there: how a checker that reads another simulator only through its joint states mirrors it
+        (jepa-mpc eval --through-ros; Reach: the cube stays where the episode put it)."""
+        cube = self.data.qpos[self._cube_qadr : self._cube_qadr + 3].copy()
+        self._set_scene(self.data, np.asarray(arm_q, dtype=np.float64), cube)
+        return self._info()
+
     def forward_kinematics(self, arm_q: np.ndarray) -> np.ndarray:
         """End-effector position [3] for arm joint positions [7], from the simulator's own kinematics."""
         self._fk_data.qpos[self._arm_qadr] = arm_q

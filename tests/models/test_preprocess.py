@@ -66,3 +66,34 @@ def test_the_record_round_trips_through_a_checkpoint_and_differences_are_named(t
     assert trained.differences(trained) == []
     assert trained.differences(ImagePreprocessing(size=size)) == [
         "crop: 10,0,490,480 vs center", "interpolation: bilinear vs area"]
+
+
+def test_frames_as_each_camera_encoding_delivers_them():
+    from jepa_mpc.models.preprocess import as_delivered
+
+    rng = np.random.default_rng(0)
+    rgb = np.kron(rng.integers(0, 256, (12, 16, 3)), np.ones((8, 8, 1))).astype(np.uint8)  # 96x128 blocks
+    for exact in ("rgb8", "bgr8"):
+        assert as_delivered(rgb, exact) is rgb
+    np.testing.assert_array_equal(as_delivered(rgb, "png"), rgb)  # lossless
+    jpeg = as_delivered(rgb, "jpeg")
+    assert jpeg.shape == rgb.shape and jpeg.dtype == np.uint8
+    error = np.abs(jpeg.astype(int) - rgb).mean()
+    assert 0 < error < 12, f"JPEG at quality 90 changes a frame a little, not much: mean error {error:.1f}"
+    with pytest.raises(ValueError, match="mono8"):
+        as_delivered(rgb, "mono8")
+
+
+@pytest.mark.parametrize(("text", "size"), [("640x480", (640, 480)), (" 1280 x 720 ", (1280, 720))])
+def test_frame_sizes_parse(text, size):
+    from jepa_mpc.models.preprocess import parse_frame_size
+
+    assert parse_frame_size(text) == size
+
+
+@pytest.mark.parametrize("text", ["640", "0x480", "640x0", "5000x10", "axb", "", None, 640])
+def test_bad_frame_sizes_are_refused(text):
+    from jepa_mpc.models.preprocess import parse_frame_size
+
+    with pytest.raises(ValueError, match="WxH"):
+        parse_frame_size(text)

@@ -101,10 +101,10 @@ def test_a_recording_becomes_episodes_aligned_split_and_reported(tmp_path):
 
 def test_compressed_frames_without_a_goal_and_appending(tmp_path):
     out = tmp_path / "data"
-    for name in ("a", "b"):
+    for name, transport in (("a", ["--image-transport", "compressed"]), ("b", [])):  # b: found by itself (auto)
         bag = _record(tmp_path / name, [T0 + PERIOD * k for k in range(7)], compressed=True, goal=False,
                       corrupt_frames={6})
-        assert cli_main(["dataset", "from-bag", str(bag), "--out", str(out), "--image-transport", "compressed",
+        assert cli_main(["dataset", "from-bag", str(bag), "--out", str(out), *transport,
                          "--crop", "none", "--image-size", "32"]) == 0
     assert complete_indices(out, verify=True) == [0, 1], "the second bag's episode comes after the first's"
     episode = load_episode(out, 1)

@@ -184,3 +184,29 @@ def test_bringup_runs_the_sim_graph_and_stops_cleanly():
     start = time.monotonic()
     assert run_in_process(GRAPHS["sim"], default_params("sim"), duration_s=4.0) == 0
     assert time.monotonic() - start < 30.0
+
+
+def _flat_keys(block: dict, prefix: str = "") -> set[str]:
+    out = set()
+    for key, value in block.items():
+        out |= _flat_keys(value, f"{prefix}{key}.") if isinstance(value, dict) else {prefix + key}
+    return out
+
+
+@pytest.mark.parametrize("path", sorted(launch_dir().glob("*.yaml")), ids=lambda p: p.name)
+def test_every_name_in_a_parameter_file_is_a_parameter_of_its_node(path):
+    """rclpy ignores a name no node declares: a typo in a cell's file would silently keep the default."""
+    import yaml
+
+    pytest.importorskip("rclpy")
+    from jepa_mpc.ros_nodes.mpc_node import MpcNodeConfig
+    from jepa_mpc.ros_nodes.params import flatten
+    from jepa_mpc.ros_nodes.safety_filter_node import SafetyFilterNodeConfig
+    from jepa_mpc.ros_nodes.sim_bridge import SimBridgeConfig
+
+    declared = {name: set(flatten(cls)) for name, cls in (("sim_bridge", SimBridgeConfig), ("mpc", MpcNodeConfig),
+                                                           ("safety_filter", SafetyFilterNodeConfig))}
+    for node, block in yaml.safe_load(path.read_text()).items():
+        names = _flat_keys(block["ros__parameters"])
+        known = set.union(*declared.values()) if node == "/**" else declared[node]
+        assert names <= known, f"{path.name}: {node} has no parameters {sorted(names - known)}"

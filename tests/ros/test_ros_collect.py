@@ -78,3 +78,27 @@ def test_without_a_graph_it_says_what_to_start(tmp_path, monkeypatch):
 
     with pytest.raises(RuntimeError, match="start the graph first"):
         collect_through_ros(tmp_path, 1, 5, wait_s=1.0, progress=False)
+
+
+def test_the_reach_explorer_stays_near_the_start_and_turns_away_from_a_hold():
+    import numpy as np
+
+    from jepa_mpc.robots import load_robot
+    from jepa_mpc.robots.arm_control import ArmControlConfig, integrate_targets
+    from jepa_mpc.ros_nodes.ros_collect import Explorer
+
+    robot, cfg = load_robot("robosuite:ur5e"), ArmControlConfig()
+    explorer = Explorer(robot, "reach", np.random.default_rng(0), cfg, range_rad=0.4)
+    start = robot.home.copy()
+    q, targets = start, []
+    for _ in range(400):
+        q = integrate_targets(q, explorer.actions(q)[:1], robot.lower, robot.upper, cfg)[0]
+        targets.append(explorer.target.copy())
+    targets = np.unique(np.round(targets, 9), axis=0)
+    assert len(targets) > 3, "arriving draws the next target"
+    assert np.abs(targets - start).max() <= 0.4 + 1e-9, "every target lies within range_rad of the start"
+    assert np.abs(q - start).max() <= 0.4 + 0.3, "the arm stays near where the episode started"
+    before = explorer.target.copy()
+    explorer.held()
+    explorer.actions(q)
+    assert not np.allclose(explorer.target, before), "a hold makes the explorer turn to another target"

@@ -1,0 +1,41 @@
+"""`jepa-mpc eval --through-ros` runs the in-process eval's episodes through the deployed graph (sim_bridge, mpc,
+safety_filter as processes): the same start and goal (the graph's episode is checked against the in-process one),
+the same checks and the same eval.json; a camera the model cannot use ends the run with the node's reason."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest.importorskip("rclpy")
+from jepa_mpc.apps.cli import main as cli_main  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+
+def _eval(out, *flags) -> dict:
+    assert cli_main(["eval", "--policies", "mpc", "--episodes", "1", "--seed", "4", "--workers", "1",
+                     "--out", str(out), *flags]) == 0
+    return json.loads((out / "eval.json").read_text())
+
+
+def test_the_same_episode_through_the_graph_and_in_process(tmp_path):
+    ros = _eval(tmp_path / "ros", "--through-ros", "--camera-size", "96x64", "--camera-encoding", "jpeg",
+                "--camera-fps", "30")
+    local = _eval(tmp_path / "local", "--camera-size", "96x64", "--camera-encoding", "jpeg")
+    assert ros["through_ros"] and not local["through_ros"]
+    (a,), (b,) = ros["episodes"]["mpc"], local["episodes"]["mpc"]
+    assert set(a) == set(b) and set(ros["summary"]["mpc"]) >= set(local["summary"]["mpc"])
+    assert a["distances"][0] == pytest.approx(b["distances"][0], abs=1e-6), "another start or goal"
+    assert ros["summary"]["mpc"]["start_offset_rad_max"] < 1e-3
+    assert len(a["distances"]) == len(b["distances"]) == 61
+    assert a["plan_ms"], "the graph's plans were timed"
+    assert a["violations"] == b["violations"] == 0
+    assert a["distances"][-1] < 0.5 * a["distances"][0], "the graph's arm went towards the goal"
+
+
+def test_a_camera_the_model_cannot_use_ends_the_run_with_the_reason(tmp_path):
+    with pytest.raises(SystemExit, match="mono8"):
+        _eval(tmp_path / "local", "--camera-size", "96x64", "--camera-encoding", "mono8")
+    with pytest.raises(SystemExit, match="plans nothing.*(mono8|colour)"):
+        _eval(tmp_path / "ros", "--through-ros", "--camera-size", "96x64", "--camera-encoding", "mono8")
