@@ -83,4 +83,8 @@ def evaluate_through_ros(settings: EvalSettings, episodes: int, camera_fps: floa
     summary = summarize(results, time.perf_counter() - start)
     # how far the graph's arm was from the in-process episode's start when the goal went out (a measured difference)
     summary["start_offset_rad_max"] = max((r["start_offset_rad"] for r in raw), default=0.0)
+    # and how old the camera frame a plan was made from is when the plan goes out (in process: 0, the env waits)
+    ages = [ms for r in raw for ms in r["frame_to_plan_ms"]]
+    summary["frame_to_plan_ms_p50"] = float(np.percentile(ages, 50)) if ages else None
+    summary["frame_to_plan_ms_p99"] = float(np.percentile(ages, 99)) if ages else None
     return summary, results

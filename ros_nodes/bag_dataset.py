@@ -178,15 +178,29 @@ def convert(bags: list[str], out, robot_name: str = "panda", *, preprocessing: I
             image_topic: str = "/camera/image_raw", compressed: bool | None = None, command_topic: str = COMMAND_TOPIC,
             control_period_s: float = 0.1, max_step_rad: float = 0.05, max_age_s: float = 0.2,
             max_gap_periods: float = 2.5, min_steps: int = 4, action_dim: int | None = None) -> dict:
-    """Convert `bags` into the dataset at `out` (episodes appended after any already there); returns the report."""
+    """Convert `bags` into the dataset at `out` (episodes appended after any already there); returns the report.
+    Every bag is opened before anything is written (one that does not open names itself); `*.partial` directories
+    (an episode collect --through-ros is still recording, or lost to an interrupt) are skipped and listed."""
     from jepa_mpc.robots import load_robot
+    from jepa_mpc.ros_nodes.replay import BagError, open_bag
+
+    partial = [str(b) for b in bags if str(b).rstrip("/").endswith(".partial")]
+    bags = [b for b in bags if str(b) not in partial]
+    if not bags:
+        raise ValueError(f"no bags to convert (skipped {len(partial)} .partial recordings)")
+    for bag in bags:
+        try:
+            with open_bag(bag):
+                pass
+        except (BagError, OSError) as exc:
+            raise ValueError(str(exc)) from None
 
     robot = load_robot(robot_name)
     out = pathlib.Path(out)
     (out / "episodes").mkdir(parents=True, exist_ok=True)
     action_dim = action_dim or robot.dof + (1 if robot.finger_joint_names else 0)
     index = max(complete_indices(out), default=-1) + 1
-    report = {"bags": [], "episodes": 0, "steps": 0}
+    report = {"bags": [], "episodes": 0, "steps": 0, "skipped_partial": partial}
     for bag in bags:
         drops: collections.Counter = collections.Counter()
         rec = read_recording(bag, robot, preprocessing, image_topic, compressed, command_topic, drops)
@@ -257,6 +271,8 @@ def run(args: argparse.Namespace) -> int:
               f"states -> {bag['steps_kept']} steps; goal: {bag['goal']}")
         for reason, n in sorted(bag["dropped"].items()):
             print(f"  dropped: {reason}: {n}")  # noqa: T201
+    if report["skipped_partial"]:
+        print(f"skipped {len(report['skipped_partial'])} .partial recordings (being recorded, or interrupted)")  # noqa: T201
     print(f"{report['episodes']} episodes, {report['steps']} steps in {args.out} "  # noqa: T201
           f"(report: {args.out / 'from_bag_report.json'})")
     return 0 if report["episodes"] else 1

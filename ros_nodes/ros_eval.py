@@ -127,6 +127,7 @@ class _Watcher:
         self.ticks: list[tuple[float, np.ndarray]] = []  # (receipt, q model convention) of each /joint_states
         self.node.create_subscription(JointState, "/joint_states", self._on_joints, qos_profile_sensor_data)
         self.plan_ms: list[float] = []
+        self.frame_to_plan_ms: list[float] = []  # camera frame stamp -> plan published: how old the plan's view is
         self.interventions = 0
         self.mpc_problem = ""  # the mpc node's last complaint (rejected frame, refused goal, failed plan)
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, 50)
@@ -157,6 +158,9 @@ class _Watcher:
             if status.name == "mpc":
                 if "total_ms" in values:  # encode + plan, what the in-process eval times
                     self.plan_ms.append(float(values["total_ms"]))
+                    age = 1e3 * (float(values.get("plan_stamp_s", "nan")) - float(values.get("frame_stamp_s", "nan")))
+                    if math.isfinite(age):
+                        self.frame_to_plan_ms.append(age)
                     self.mpc_problem = ""
                 elif status.level != DiagnosticStatus.OK and not status.message.startswith("holding"):
                     self.mpc_problem = status.message
@@ -278,6 +282,7 @@ def _episode(watcher: _Watcher, settings: GraphEvalSettings, seed: int, judge: E
     distance, _, _ = judge.step(q0)
     distances, violations, first = [distance], 0, None
     watcher.plan_ms.clear()
+    watcher.frame_to_plan_ms.clear()
     watcher.interventions = 0
     watcher.relay_goal(settings.goal)
     goal_sent, seen, success = time.monotonic(), len(watcher.ticks), False
@@ -295,4 +300,5 @@ def _episode(watcher: _Watcher, settings: GraphEvalSettings, seed: int, judge: E
     del watcher.ticks[:-3]  # the next episode needs only the latest
     return {"success": bool(success), "final_distance": float(distances[-1]), "steps_to_success": first,
             "plan_ms": list(watcher.plan_ms), "interventions": int(watcher.interventions),
-            "violations": int(violations), "distances": distances, "start_offset_rad": start_offset}
+            "violations": int(violations), "distances": distances, "start_offset_rad": start_offset,
+            "frame_to_plan_ms": list(watcher.frame_to_plan_ms)}

@@ -153,3 +153,15 @@ def test_bag_to_dataset_to_checkpoint_to_node_carries_the_preprocessing(tmp_path
         assert node.trigger_configure() == TransitionCallbackReturn.FAILURE
     finally:
         node.destroy_node()
+
+
+def test_every_bag_is_opened_before_anything_is_written_and_partial_ones_are_skipped(tmp_path, capsys):
+    good = _record(tmp_path / "good", [T0 + PERIOD * k for k in range(7)])
+    (tmp_path / "ep_000009.partial").mkdir()  # an episode collect --through-ros is still recording
+    out = tmp_path / "data"
+    with pytest.raises(SystemExit, match="no such bag"):
+        cli_main(["dataset", "from-bag", str(good), str(tmp_path / "missing"), "--out", str(out)])
+    assert not list(out.glob("episodes/*")), "nothing is written when one of the bags cannot be read"
+    assert cli_main(["dataset", "from-bag", str(good), str(tmp_path / "ep_000009.partial"), "--out", str(out)]) == 0
+    assert "skipped 1 .partial" in capsys.readouterr().out
+    assert complete_indices(out, verify=True) == [0]
