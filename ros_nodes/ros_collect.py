@@ -82,6 +82,7 @@ def collect_through_ros(out, episodes: int, steps: int, *, robot_name: str = "pa
     """Record `episodes` episodes of `steps` control periods into out/episodes/ep_NNNNNN (rosbag2 directories)."""
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
+    from rclpy.logging import LoggingSeverity
     from rclpy.qos import qos_profile_sensor_data
     from sensor_msgs.msg import JointState
     from std_srvs.srv import Trigger
@@ -168,6 +169,7 @@ def collect_through_ros(out, episodes: int, steps: int, *, robot_name: str = "pa
                 spin_for(wait_s, lambda: state["q"] is not None)
             writer = Rosbag2DirWriter(folder / name)
             recorder = RecorderNode(writer, topics, name=f"recorder_{index}", context=context)
+            recorder.get_logger().set_level(LoggingSeverity.WARN)  # not 8 "recording <topic>" lines per episode
             executor.add_node(recorder)
             finished = False
             try:
