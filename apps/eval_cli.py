@@ -6,6 +6,7 @@ import json
 import logging
 import math
 import pathlib
+import sys
 from typing import Annotated, Literal
 
 import numpy as np
@@ -212,6 +213,9 @@ def run(args: EvalCommand) -> int:
                 summary, results = evaluate_through_ros(settings, args.episodes, args.camera_fps)
             else:
                 summary, results = evaluate(settings, args.episodes, args.workers)
+        except KeyboardInterrupt:
+            print(f"\ninterrupted: {policy} not finished; nothing written", file=sys.stderr)  # noqa: T201
+            return 130
         except (ValueError, RuntimeError) as exc:  # what the graph says is wrong; in process, bad settings only
             if isinstance(exc, RuntimeError) and not args.through_ros:
                 raise

@@ -336,21 +336,6 @@ def join_chains(plans: dict[float, tuple[float, dict[str, float]]],
     return out
 
 
-@contextlib.contextmanager
-def localhost_discovery():
-    """ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST while the bench graph exists (restored afterwards)."""
-    key = "ROS_AUTOMATIC_DISCOVERY_RANGE"
-    before = os.environ.get(key)
-    os.environ[key] = "LOCALHOST"
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = before
-
-
 def _node_params(params: pathlib.Path, node: str) -> dict:
     """A node's parameters in a ROS YAML file (its own block over the `/**` block)."""
     import yaml
@@ -392,7 +377,7 @@ def ros_section(args: argparse.Namespace, s: BenchSettings, startup_timeout_s: f
         teardown_graph,
     )
     from jepa_mpc.ros_nodes.demo import Operator
-    from jepa_mpc.ros_nodes.graph import GRAPHS, MPC, SAFETY_FILTER, default_params
+    from jepa_mpc.ros_nodes.graph import GRAPHS, MPC, SAFETY_FILTER, default_params, localhost_discovery
 
     domain = args.ros_domain_id if args.ros_domain_id is not None else random.randrange(150, 230)
     overrides = ["-p", f"{MPC.name}:device:={args.device}"]

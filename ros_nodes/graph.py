@@ -3,7 +3,9 @@ both build the sim and real graphs from these lists, so the two paths cannot dri
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
 import pathlib
 
 
@@ -47,3 +49,19 @@ def default_params(graph: str) -> pathlib.Path:
     if graph not in GRAPHS:
         raise ValueError(f"unknown graph {graph!r}; valid: {sorted(GRAPHS)}")
     return launch_dir() / PARAM_FILES[graph]
+
+
+@contextlib.contextmanager
+def localhost_discovery():
+    """ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST while a graph this process starts exists (bench, eval
+    --through-ros); restored afterwards."""
+    key = "ROS_AUTOMATIC_DISCOVERY_RANGE"
+    before = os.environ.get(key)
+    os.environ[key] = "LOCALHOST"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = before

@@ -184,9 +184,8 @@ def run_through_ros(settings: GraphEvalSettings, seeds: list[int], judge: Episod
     from rclpy.executors import SingleThreadedExecutor
 
     from jepa_mpc.robots import load_robot
-    from jepa_mpc.ros_nodes.bench_report import localhost_discovery
     from jepa_mpc.ros_nodes.bringup import start_node_processes, stop_node_processes
-    from jepa_mpc.ros_nodes.graph import GRAPHS, default_params
+    from jepa_mpc.ros_nodes.graph import GRAPHS, default_params, localhost_discovery
 
     robot = load_robot(settings.robot)
     domain = random.randrange(150, 230)
@@ -205,6 +204,8 @@ def run_through_ros(settings: GraphEvalSettings, seeds: list[int], judge: Episod
             def spin_until(done, timeout_s: float, what: str) -> None:
                 deadline = time.monotonic() + timeout_s
                 while not done():
+                    if not context.ok():  # Ctrl-C: rclpy's handler shut the context down
+                        raise KeyboardInterrupt
                     if any(child.poll() is not None for child in children):
                         raise RuntimeError(f"a node of the graph exited while waiting for {what}; see its log above")
                     if time.monotonic() > deadline:

@@ -39,3 +39,29 @@ def test_a_camera_the_model_cannot_use_ends_the_run_with_the_reason(tmp_path):
         _eval(tmp_path / "local", "--camera-size", "96x64", "--camera-encoding", "mono8")
     with pytest.raises(SystemExit, match="plans nothing.*(mono8|colour)"):
         _eval(tmp_path / "ros", "--through-ros", "--camera-size", "96x64", "--camera-encoding", "mono8")
+
+
+def test_ctrl_c_stops_the_graph_and_exits_130_without_a_traceback(tmp_path):
+    import os
+    import signal
+    import subprocess
+
+    from tests.ros.test_bringup_shutdown import _cli, _Lines
+
+    proc = subprocess.Popen(_cli("eval", "--through-ros", "--policies", "mpc", "--episodes", "3", "--seed", "4",
+                                 "--out", str(tmp_path)), env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    lines = _Lines(proc.stdout)
+    try:
+        assert lines.wait_for("episode 1/3", timeout_s=120.0), lines.text()[-3000:]
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in a terminal: the eval and the graph's processes at once
+        code = proc.wait(timeout=60.0)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    text = lines.text()
+    assert code == 130, text[-3000:]
+    assert "Traceback" not in text, text[-3000:]
+    assert not (tmp_path / "eval.json").exists(), "an interrupted run writes no result"
+    left = subprocess.run(["pgrep", "-s", str(proc.pid)], capture_output=True, text=True)
+    assert left.stdout == "", f"node processes left running: {left.stdout}"
