@@ -16,6 +16,6 @@ setup(
     data_files=[
         ("share/ament_index/resource_index/packages", ["resource/jepa_mpc"]),
         ("share/jepa_mpc", ["package.xml"]),
-        ("share/jepa_mpc/launch", sorted(glob("launch/*.launch.py") + glob("launch/*.yaml"))),
+        ("share/jepa_mpc/launch", sorted(glob("launch/*.launch.py") + glob("launch/*.yaml") + glob("launch/*.xml"))),
     ],
 )

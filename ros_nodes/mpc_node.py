@@ -74,6 +74,7 @@ IMAGE_PLANNING, POSE_PLANNING = REACH.planning_for("image"), REACH.planning_for(
 NO_CHECKPOINT = "none"
 """`checkpoint: none`: no world model; pose goals through the arm's known kinematics only."""
 PLAN_TRIGGERS = ("frame", "timer")
+PROPRIO_SOURCES = ("commanded", "measured")
 IMAGE_TRANSPORTS = ("raw", "compressed")
 """When the planning thread plans: on each new camera frame, or on a timer (MpcNodeConfig.plan_trigger)."""
 
@@ -117,6 +118,10 @@ class MpcNodeConfig:
     plan_trigger: str = param("frame", "frame: plan as soon as a new camera frame arrives (without a camera, a "
                               "kinematic planner: a joint state), the newest one, never a queue; timer: plan every "
                               "control_period_s on the latest frame")
+    proprio_source: str = param("commanded", "a proprioceptive checkpoint reads the arm joints the plan starts from "
+                                "(commanded: the last command, when the arm is within max_tracking_error_rad of it) "
+                                "or as last measured (measured); the frame and the joint reading are a period or two "
+                                "old when the plan goes out, the last command is where the plan starts")
     max_step_rad: float = param(0.05, "joint change per action unit",
                                                                        read_only=True)
     max_obs_age_s: float = param(0.25, "older observations: no plan")
@@ -145,6 +150,8 @@ class MpcNodeConfig:
         self.camera_preprocessing(ImagePreprocessing())  # crop and interpolation are valid
         if self.plan_trigger not in PLAN_TRIGGERS:
             raise ValueError(f"plan_trigger must be one of {PLAN_TRIGGERS}, got {self.plan_trigger!r}")
+        if self.proprio_source not in PROPRIO_SOURCES:
+            raise ValueError(f"proprio_source must be one of {PROPRIO_SOURCES}, got {self.proprio_source!r}")
         if self.torch_threads < 1:
             raise ValueError(f"torch_threads must be >= 1, got {self.torch_threads}")
         check_timeout(self.robot_description_timeout_s)
@@ -414,6 +421,20 @@ class MpcNode(LifecycleNode):
         except ValueError as exc:
             raise MessageError(str(exc)) from None
 
+    def _plan_proprio(self, proprio, q_measured, commanded, planner):
+        """The joint reading the encoder gets (None without a proprioceptive checkpoint): with proprio_source
+        commanded, the arm joints are the last command's, where the plan's actions start (so the latent and the
+        actions agree on where the arm is, as they do in the in-process eval), unless the arm is farther than
+        max_tracking_error_rad from it or a custom proprio_joint_names order puts other joints first."""
+        if not self.proprio_dim or proprio is None:
+            return None
+        dof = len(q_measured)
+        if (self.cfg.proprio_source != "commanded" or commanded is None
+                or tuple(self.proprio_names[:dof]) != tuple(self.joint_names)
+                or np.any(np.abs(commanded - q_measured) > planner.safety.cfg.max_tracking_error_rad)):
+            return proprio
+        return np.concatenate([np.asarray(commanded, dtype=proprio.dtype), proprio[dof:]])
+
     def _reject(self, what: str, exc: Exception) -> None:
         self.get_logger().warning(f"rejected {what}: {exc}", throttle_duration_sec=1.0)
         self._diag(DiagnosticStatus.WARN, f"rejected {what}: {exc}", {})
@@ -603,7 +624,8 @@ class MpcNode(LifecycleNode):
                         planner.set_goal(ee_goal=value)
                     seen_goal_version = goal_version
                 obs = Observation(image=frame.rgb, q=joints[0], stamp_s=min(frame.stamp_s, joints[1]),
-                                  proprio=proprio if self.proprio_dim else None, q_target=commanded)
+                                  proprio=self._plan_proprio(proprio, joints[0], commanded, planner),
+                                  q_target=commanded)
                 start_s = self.now_s()
                 try:
                     tick = planner.step(obs, now_s=self.now_s())

@@ -16,10 +16,13 @@ the frame's age, planning on the newest frame while the arm moves on.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import random
+import signal
 import sys
+import threading
 import time
 from typing import Protocol
 
@@ -28,6 +31,8 @@ import numpy as np
 from jepa_mpc.ros_nodes.conversions import COMPRESSED_FORMATS
 
 RESET_TRIES = 3
+RELEASE_AFTER_S = 0.2
+"""After a reset, the e-stop is released this late: within sim_bridge's reset_grace_s, after 2 joint states."""
 START_TOLERANCE_RAD = 1e-3
 """The arm's first reading of an episode must be this close to the in-process episode's start (else reset again)."""
 
@@ -76,6 +81,15 @@ class GraphEvalSettings:
     @property
     def compressed(self) -> bool:
         return self.camera_encoding in COMPRESSED_FORMATS
+
+    def raw_frame_bytes(self) -> int:
+        """Bytes of one raw camera frame (0 when compressed)."""
+        if self.compressed:
+            return 0
+        from jepa_mpc.models.preprocess import parse_frame_size
+
+        width, height = parse_frame_size(self.camera_size) if self.camera_size else (64, 64)
+        return width * height * (1 if self.camera_encoding == "mono8" else 3)
 
     def overrides(self) -> list[str]:
         """rclpy arguments over the sim graph's parameter file."""
@@ -190,7 +204,7 @@ def run_through_ros(settings: GraphEvalSettings, seeds: list[int], judge: Episod
     robot = load_robot(settings.robot)
     domain = random.randrange(150, 230)
     results: list[dict] = []
-    with localhost_discovery():
+    with localhost_discovery(), _sigterm_as_interrupt(), large_frame_transport(settings.raw_frame_bytes()):
         context = rclpy.Context()
         rclpy.init(args=[], context=context, domain_id=domain)
         children, watcher, executor = [], None, None
@@ -245,6 +259,49 @@ def run_through_ros(settings: GraphEvalSettings, seeds: list[int], judge: Episod
     return results
 
 
+FASTDDS_SHM_SEGMENT_BYTES = 512 * 1024
+"""Fast DDS's default shared-memory segment: a larger message goes over UDP in 64 KB fragments."""
+
+
+@contextlib.contextmanager
+def large_frame_transport(frame_bytes: int):
+    """While the graph runs, Fast DDS uses launch/fastdds_large_frames.xml (a 32 MB shared-memory segment) when raw
+    frames exceed its default segment, the RMW is Fast DDS and no profile file is set already. Measured on the
+    2-core machine with 640x480 bgr8 at 30 fps: without it, fragments are dropped and plans starve."""
+    import os
+
+    from jepa_mpc.ros_nodes.graph import launch_dir
+
+    keys = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
+    fastdds = os.environ.get("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp").startswith("rmw_fastrtps")
+    if frame_bytes <= FASTDDS_SHM_SEGMENT_BYTES or not fastdds or any(os.environ.get(k) for k in keys):
+        yield
+        return
+    os.environ[keys[0]] = str(launch_dir() / "fastdds_large_frames.xml")
+    try:
+        yield
+    finally:
+        os.environ.pop(keys[0], None)
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """SIGTERM (a service manager, `kill`) ends the run like Ctrl-C: the graph's processes are stopped, not left
+    running (main thread only; elsewhere Python cannot install handlers)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(*_):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _episode(watcher: _Watcher, settings: GraphEvalSettings, seed: int, judge: EpisodeJudge, max_steps: int,
              spin_until, call) -> dict:
     from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
@@ -268,10 +325,15 @@ def _episode(watcher: _Watcher, settings: GraphEvalSettings, seed: int, judge: E
         reset_at = time.monotonic()
         if not call(watcher.reset_client, Trigger.Request(), "/sim_bridge/reset").success:
             raise RuntimeError("sim_bridge did not reset")
+        # release only once the filter has seen where the reset put the arm: the sim bridge ignores commands for
+        # its reset_grace_s (0.3 s), so the holds the stopped filter sends meanwhile (for the old pose) are dropped
+        settle = time.monotonic() + RELEASE_AFTER_S
+        spin_until(lambda settle=settle: time.monotonic() > settle, 5.0, "the reset to settle")
         call(watcher.release_client, Trigger.Request(), "/safety_filter/reset")
-        spin_until(lambda reset_at=reset_at: all(watcher.sim_goal_received.get(k, -math.inf) > reset_at
-                                                 for k in kinds) and watcher.ticks[-1][0] > reset_at + 0.15,
-                   10.0, "new episode from sim_bridge")
+        released_at = time.monotonic()
+        spin_until(lambda reset_at=reset_at, released_at=released_at: all(
+            watcher.sim_goal_received.get(k, -math.inf) > reset_at for k in kinds)
+            and watcher.ticks[-1][0] > released_at + 0.15, 10.0, "new episode from sim_bridge")
         start_offset = float(np.abs(watcher.ticks[-1][1] - start_q).max())
         if start_offset < START_TOLERANCE_RAD:
             break

@@ -96,6 +96,8 @@ class SimBridgeConfig:
                       "seed's (jepa-mpc eval --through-ros runs the in-process eval's episodes so)")
     control_period_s: float = param(0.1, "simulated time per tick", read_only=True)
     rate_factor: float = param(1.0, "sim speed / real time; != 1 publishes /clock")
+    reset_grace_s: float = param(0.3, "after ~/reset, commands are ignored for this long (simulated s): they were "
+                                 "computed for the arm before it was teleported to the new episode's start")
     camera_pos: tuple = param((), "camera position, m; empty: the cell's default view (the Panda scene's: "
                               "[1.6, 0.9, 1.05])", read_only=True)
     camera_lookat: tuple = param((), "camera target, m; empty: the cell's default view (the Panda scene's: "
@@ -113,6 +115,8 @@ class SimBridgeConfig:
             raise ValueError(f"task must be 'reach' or 'push', got {self.task!r}")
         if not (self.rate_factor > 0 and math.isfinite(self.rate_factor)):
             raise ValueError(f"rate_factor must be > 0, got {self.rate_factor}")
+        if not (math.isfinite(self.reset_grace_s) and self.reset_grace_s >= 0):
+            raise ValueError(f"reset_grace_s must be >= 0, got {self.reset_grace_s}")
         if len(set(self.joint_names)) != len(self.joint_names):
             raise ValueError(f"joint_names must be distinct, got {self.joint_names}")
         self.camera_wh()  # a valid size
@@ -195,6 +199,8 @@ class SimBridgeNode(Node):
         self._lock = threading.Lock()  # guards the follower between callbacks and the sim thread
         self.follower: TrajectoryFollower | None = None
         self.rejected_commands = 0
+        self.ignored_after_reset = 0
+        self._reset_at = -math.inf
         self.ticks = 0
         self.pub_joints = self.create_publisher(JointState, "/joint_states", JOINT_STATES_QOS)
         if self.cfg.camera_encoding in COMPRESSED_FORMATS:
@@ -294,6 +300,7 @@ class SimBridgeNode(Node):
         self._seed += 1
         with self._lock:
             self.follower = TrajectoryFollower(self.env.joint_targets)
+            self._reset_at = self.now_s()
         stamp = s_to_stamp(self.now_s())
         goal_q = np.asarray(info["goal_joint_pos"], dtype=np.float64)
         self.pub_goal_joints.publish(self._joint_state(goal_q, np.zeros_like(goal_q), stamp))
@@ -331,6 +338,9 @@ class SimBridgeNode(Node):
             now = self.now_s()
             start = stamp_to_s(msg.header.stamp) or now
             with self._lock:
+                if now - self._reset_at < self.cfg.reset_grace_s:
+                    self.ignored_after_reset += 1
+                    return
                 self.follower.set_trajectory(self.robot.from_driver(positions), times, start, now)
         except (MessageError, ValueError) as exc:
             self.rejected_commands += 1
@@ -344,6 +354,9 @@ class SimBridgeNode(Node):
                                       "finite joint positions)", throttle_duration_sec=1.0)
             return
         with self._lock:
+            if self.now_s() - self._reset_at < self.cfg.reset_grace_s:
+                self.ignored_after_reset += 1
+                return
             self.follower.hold(self.robot.from_driver(target))
 
     # --------------------------------------------------------------------------------------------- publish

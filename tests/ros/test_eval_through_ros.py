@@ -41,7 +41,9 @@ def test_a_camera_the_model_cannot_use_ends_the_run_with_the_reason(tmp_path):
         _eval(tmp_path / "ros", "--through-ros", "--camera-size", "96x64", "--camera-encoding", "mono8")
 
 
-def test_ctrl_c_stops_the_graph_and_exits_130_without_a_traceback(tmp_path):
+@pytest.mark.parametrize(("sig", "group"), [("SIGINT", True), ("SIGTERM", False)], ids=["ctrl-c", "SIGTERM"])
+def test_a_stop_signal_stops_the_graph_and_exits_130_without_a_traceback(tmp_path, sig, group):
+    """Ctrl-C in a terminal signals the whole process group; SIGTERM (a service manager) the eval alone."""
     import os
     import signal
     import subprocess
@@ -54,7 +56,10 @@ def test_ctrl_c_stops_the_graph_and_exits_130_without_a_traceback(tmp_path):
     lines = _Lines(proc.stdout)
     try:
         assert lines.wait_for("episode 1/3", timeout_s=120.0), lines.text()[-3000:]
-        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in a terminal: the eval and the graph's processes at once
+        if group:
+            os.killpg(proc.pid, getattr(signal, sig))
+        else:
+            proc.send_signal(getattr(signal, sig))
         code = proc.wait(timeout=60.0)
     finally:
         if proc.poll() is None:
@@ -65,3 +70,33 @@ def test_ctrl_c_stops_the_graph_and_exits_130_without_a_traceback(tmp_path):
     assert not (tmp_path / "eval.json").exists(), "an interrupted run writes no result"
     left = subprocess.run(["pgrep", "-s", str(proc.pid)], capture_output=True, text=True)
     assert left.stdout == "", f"node processes left running: {left.stdout}"
+
+
+def test_raw_frames_over_fastdds_shared_memory_segment_get_the_large_frame_profile(monkeypatch):
+    """A 640x480 bgr8 frame (921,600 bytes) is over Fast DDS's 512 KB segment: the graph gets the shipped profile;
+    a JPEG camera, another RMW or the user's own profile file are left alone."""
+    import os
+    import pathlib
+    import xml.etree.ElementTree as ET
+
+    from jepa_mpc.ros_nodes.ros_eval import GraphEvalSettings, large_frame_transport
+
+    for key in ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE", "RMW_IMPLEMENTATION"):
+        monkeypatch.delenv(key, raising=False)
+    vga = GraphEvalSettings(camera_size="640x480", camera_encoding="bgr8").raw_frame_bytes()
+    assert vga == 640 * 480 * 3
+    assert GraphEvalSettings(camera_size="640x480", camera_encoding="jpeg").raw_frame_bytes() == 0
+    with large_frame_transport(vga):
+        profile = pathlib.Path(os.environ["FASTDDS_DEFAULT_PROFILES_FILE"])
+        segment = ET.parse(profile).getroot().find(".//{http://www.eprosima.com}segment_size")
+        assert int(segment.text) >= vga
+    assert "FASTDDS_DEFAULT_PROFILES_FILE" not in os.environ, "restored afterwards"
+    with large_frame_transport(64 * 64 * 3):
+        assert "FASTDDS_DEFAULT_PROFILES_FILE" not in os.environ
+    monkeypatch.setenv("FASTDDS_DEFAULT_PROFILES_FILE", "/my/profile.xml")
+    with large_frame_transport(vga):
+        assert os.environ["FASTDDS_DEFAULT_PROFILES_FILE"] == "/my/profile.xml"
+    monkeypatch.delenv("FASTDDS_DEFAULT_PROFILES_FILE")
+    monkeypatch.setenv("RMW_IMPLEMENTATION", "rmw_cyclonedds_cpp")
+    with large_frame_transport(vga):
+        assert "FASTDDS_DEFAULT_PROFILES_FILE" not in os.environ

@@ -120,3 +120,25 @@ def test_proprio_joint_count_mismatch_fails_configure(ros_context, proprio_check
         assert node.trigger_configure() != OK and node.planners is None
     finally:
         node.destroy_node()
+
+
+def test_the_encoder_reads_the_joints_the_plan_starts_from(graph):
+    """proprio_source commanded (the default): the arm joints of the last command, where the plan's actions start,
+    with the fingers as measured; the measured reading when the arm is far from that command, or when asked."""
+    import dataclasses
+
+    _, mpc, _, _ = graph
+    planner = mpc.planners["image"]
+    measured = np.r_[PANDA.home, 0.04, 0.04].astype(np.float32)
+    commanded = PANDA.home + 0.05
+    got = mpc._plan_proprio(measured, PANDA.home, commanded, planner)
+    np.testing.assert_allclose(got, np.r_[commanded, 0.04, 0.04], atol=1e-6)
+    far = PANDA.home + 0.5  # beyond max_tracking_error_rad: something else moved the arm
+    np.testing.assert_array_equal(mpc._plan_proprio(measured, PANDA.home, far, planner), measured)
+    np.testing.assert_array_equal(mpc._plan_proprio(measured, PANDA.home, None, planner), measured)
+    cfg = mpc.cfg
+    try:
+        mpc.cfg = dataclasses.replace(cfg, proprio_source="measured")
+        np.testing.assert_array_equal(mpc._plan_proprio(measured, PANDA.home, commanded, planner), measured)
+    finally:
+        mpc.cfg = cfg

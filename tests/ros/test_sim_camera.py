@@ -93,3 +93,26 @@ def test_a_vga_frame_preprocessed_is_close_to_the_64px_render(ros_context):
 def test_bad_camera_parameters_are_refused(params, match):
     with pytest.raises(ValueError, match=match):
         SimBridgeConfig(**params)
+
+
+def test_commands_computed_before_a_reset_do_not_move_the_new_episodes_arm(ros_context):
+    """A command that arrives within reset_grace_s of ~/reset was made for the arm before it was teleported: the
+    sim bridge ignores it (an e-stopped filter's hold for the old pose would pull the arm back); later ones count."""
+    from std_srvs.srv import Trigger
+
+    from jepa_mpc.ros_nodes.conversions import s_to_stamp, trajectory_msg
+
+    sim = SimBridgeNode(context=ros_context, parameter_overrides=[Parameter("reset_grace_s", value=0.3)])
+    try:
+        assert sim._on_reset(Trigger.Request(), Trigger.Response()).success
+        start = sim.follower.target_at(sim.now_s() + 10.0)
+        stale = trajectory_msg(sim.joint_names, sim.robot.to_driver(start[None] + 0.1), 0.1, s_to_stamp(0.0))
+        sim._on_trajectory(stale)
+        assert sim.ignored_after_reset == 1
+        np.testing.assert_array_equal(sim.follower.target_at(sim.now_s() + 10.0), start)
+        time.sleep(0.35)
+        sim._on_trajectory(stale)
+        np.testing.assert_allclose(sim.follower.target_at(sim.now_s() + 10.0), start + 0.1, atol=1e-9)
+        assert sim.ignored_after_reset == 1
+    finally:
+        sim.destroy_node()
