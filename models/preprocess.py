@@ -115,7 +115,7 @@ class ImagePreprocessing:
         method = {"area": Image.Resampling.BOX, "bilinear": Image.Resampling.BILINEAR,
                   "nearest": Image.Resampling.NEAREST}[self.interpolation]
         image = Image.fromarray(rgb)
-        return np.asarray(image.resize((self.size, self.size), method, box=box))
+        return np.array(image.resize((self.size, self.size), method, box=box))  # writable: torch takes it as is
 
 
 JPEG_QUALITY = 90
