@@ -35,6 +35,9 @@ from jepa_mpc.ros_nodes.bag_dataset import COMMAND_TOPIC
 
 POLICIES = ("random", "reach")
 PLAN_POINTS = 5
+RESET_SETTLE_S = 0.5
+"""Wait after a sim reset before the episode's first plan: longer than sim_bridge's reset_grace_s (0.3 s), in which
+commands are ignored (recorded commands the arm never executed would be wrong training data)."""
 
 
 class Explorer:
@@ -113,11 +116,12 @@ def collect_through_ros(out, episodes: int, steps: int, *, robot_name: str = "pa
     context = rclpy.Context()
     rclpy.init(args=ros_args, context=context)
     node = rclpy.create_node("explorer", context=context)
-    state = {"q": None, "commanded": None, "holds": 0, "why": ""}
+    state = {"q": None, "q_at": -math.inf, "commanded": None, "holds": 0, "why": ""}
 
     def on_joints(msg) -> None:
         with contextlib.suppress(MessageError):  # the safety filter reports bad messages; here they are skipped
             state["q"] = robot.from_driver(joint_state_to_arrays(msg, robot.joint_names)[0])
+            state["q_at"] = time.monotonic()
 
     def on_command(msg) -> None:
         with contextlib.suppress(MessageError):
@@ -167,6 +171,7 @@ def collect_through_ros(out, episodes: int, steps: int, *, robot_name: str = "pa
                 spin_for(10.0, future.done)
                 state["q"] = state["commanded"] = None  # plan from where the new episode starts the arm
                 spin_for(wait_s, lambda: state["q"] is not None)
+                spin_for(RESET_SETTLE_S)  # sim_bridge ignores commands for its reset_grace_s after a reset
             writer = Rosbag2DirWriter(folder / name)
             recorder = RecorderNode(writer, topics, name=f"recorder_{index}", context=context)
             recorder.get_logger().set_level(LoggingSeverity.WARN)  # not 8 "recording <topic>" lines per episode
@@ -182,8 +187,15 @@ def collect_through_ros(out, episodes: int, steps: int, *, robot_name: str = "pa
                     missing = [t for t in essential if t not in recorder.subscribed]
                     raise RuntimeError(f"nothing publishes {missing}: check the graph (and --image-transport)")
                 explorer, state["holds"], state["why"] = Explorer(robot, chosen, rng, arm_cfg, range_rad), 0, ""
-                next_tick, holds_seen = time.monotonic(), 0
+                planned_at, holds_seen = -math.inf, 0
                 for k in range(steps):
+                    # plan on the arm's tick: the first joint state a control period after the last plan (a driver
+                    # publishing faster is decimated; the sim publishes one per tick, with its frame), so each step
+                    # has a frame of its own; a driver that falls silent gets plans every period regardless
+                    next_at = planned_at + 0.9 * control_period_s
+                    spin_for(max(0.0, next_at - time.monotonic()))
+                    spin_for(control_period_s, lambda next_at=next_at: state["q_at"] >= next_at)
+                    planned_at = time.monotonic()
                     if state["holds"] > holds_seen:
                         explorer.held()
                         holds_seen = state["holds"]
@@ -193,8 +205,6 @@ def collect_through_ros(out, episodes: int, steps: int, *, robot_name: str = "pa
                     positions = integrate_targets(q0, explorer.actions(q0), robot.lower, robot.upper, arm_cfg)
                     plans.publish(trajectory_msg(robot.joint_names, robot.to_driver(positions), control_period_s,
                                                  s_to_stamp(node.get_clock().now().nanoseconds * 1e-9)))
-                    next_tick += control_period_s
-                    spin_for(max(0.0, next_tick - time.monotonic()))
                     if progress:
                         print(f"\rcollect --through-ros: episode {index + 1}/{episodes} ({chosen}) step {k + 1}/"  # noqa: T201
                               f"{steps}, holds {state['holds']}", end="", flush=True)

@@ -2,11 +2,11 @@
 
 sim_bridge, mpc and safety_filter are started as `ros2 launch` would start them (a process per node, the sim
 graph's parameter file, overrides for the arm, the camera and the planner) on a private ROS domain. For episode i of
-seed S this process sets sim_bridge's `seed` to the in-process eval's episode seed and calls its ~/reset, so the
-simulator starts the very episode `jepa-mpc eval` would run; then it relays the simulator's goal (image with the
-joint positions it shows, or pose) to the mpc node and watches `max_steps` control ticks (one /joint_states message
-per tick). Every command goes through the safety filter, every frame through the camera topic as published (raw or
-compressed).
+seed S this process sets sim_bridge's `seed` to the in-process eval's episode seed and calls its ~/reset (the arm
+e-stopped meanwhile, so no command made for the old pose moves the new one), so the simulator starts the very
+episode `jepa-mpc eval` would run; then it relays the simulator's goal (image with the joint positions it shows, or
+pose) to the mpc node and watches `max_steps` control ticks (one /joint_states message per tick). Every command goes
+through the safety filter, every frame through the camera topic as published (raw or compressed).
 
 Judging is not done here: each tick's joint positions go to a `judge` (apps/evaluate.py's MirrorJudge: the same
 env, put in the measured configuration), which says the distance to the goal, success and whether any guardrail is
@@ -256,7 +256,7 @@ def large_frame_transport():
     RMW is Fast DDS and no profile file is set already. Measured on the 2-core machine with a 640x480 camera at 30
     fps and the default 512 KB segment: raw bgr8 frames (921,600 bytes) travel as UDP fragments that get dropped
     and plans starve (31 of 50 reached); with JPEG frames, a goal message was held back for Fast DDS's 3 s
-    heartbeat in 2 of 50 episodes. With the profile: 50 of 50 (bgr8)."""
+    heartbeat in 2 of 50 episodes. With the profile: 50 of 50 with either."""
     import os
 
     from jepa_mpc.ros_nodes.graph import launch_dir

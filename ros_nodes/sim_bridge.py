@@ -271,7 +271,7 @@ class SimBridgeNode(Node):
             while not self._stop.is_set():
                 if self._reset_requested.is_set():
                     self._reset_requested.clear()
-                    self._reset_episode()
+                    self._reset_episode(requested=True)
                     self._reset_done.set()
                 for clock in clocks:
                     clock.run_if_due()
@@ -295,12 +295,15 @@ class SimBridgeNode(Node):
             names, q = (*names, *fingers), np.r_[q, positions[dof:]]
         return joint_state_msg(names, q, np.asarray(velocities, dtype=np.float64)[: len(names)], stamp)
 
-    def _reset_episode(self) -> None:
+    def _reset_episode(self, requested: bool = False) -> None:
+        """A new episode; `requested` (~/reset, not the first one) starts reset_grace_s, in which commands made for
+        the arm before it was teleported are ignored."""
         obs, info = self.env.reset(seed=self._seed)
         self._seed += 1
         with self._lock:
             self.follower = TrajectoryFollower(self.env.joint_targets)
-            self._reset_at = self.now_s()
+            if requested:
+                self._reset_at = self.now_s()
         stamp = s_to_stamp(self.now_s())
         goal_q = np.asarray(info["goal_joint_pos"], dtype=np.float64)
         self.pub_goal_joints.publish(self._joint_state(goal_q, np.zeros_like(goal_q), stamp))

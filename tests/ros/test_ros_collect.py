@@ -33,16 +33,18 @@ def graph():
 
 def test_collect_through_ros_then_from_bag(graph, tmp_path):
     out, data = tmp_path / "bags", tmp_path / "data"
-    args = ["collect", "--through-ros", "--episodes", "2", "--steps", "12", "--out", str(out), "--no-progress"]
+    args = ["collect", "--through-ros", "--episodes", "2", "--steps", "20", "--out", str(out), "--no-progress"]
     assert cli_main(args) == 0
     episodes = sorted(p.name for p in (out / "episodes").iterdir())
     assert episodes == ["ep_000000", "ep_000001"], episodes
     infos = [json.loads((out / "info" / f"{e}.json").read_text()) for e in episodes]
-    assert {i["policy"] for i in infos} <= {"random", "reach"} and all(i["steps"] == 12 for i in infos)
+    assert {i["policy"] for i in infos} <= {"random", "reach"} and all(i["steps"] == 20 for i in infos)
     assert cli_main(args) == 0, "a second run skips what is there"
     assert json.loads((out / "collect_summary.json").read_text())["skipped"] == 2
     assert cli_main(["dataset", "from-bag", *(str(out / "episodes" / e) for e in episodes), "--out", str(data)]) == 0
-    assert complete_indices(data, verify=True) == [0, 1]
+    assert len(complete_indices(data, verify=True)) >= 2
+    kept = [b["steps_kept"] for b in json.loads((data / "from_bag_report.json").read_text())["bags"]]
+    assert min(kept) >= 10, f"steps kept per bag: {kept} (plans on the arm's tick: each step has a frame of its own)"
     episode = load_episode(data, 0)
     assert episode["image"].shape[0] >= 8 and episode["action"].shape[1] == 8
     assert abs(episode["action"][:, :7]).max() > 0.1, "the explorer moved the arm"
