@@ -191,8 +191,8 @@ class _Controller:
             self.camera = (width, height, ImagePreprocessing.of_checkpoint(resolve_checkpoint(s.checkpoint), size))
 
     def frame(self, env) -> np.ndarray:
-        """The model's input now: the camera rendered, delivered in camera_encoding and preprocessed (camera_size),
-        else the env's own observation image."""
+        """The model's input now with camera_size: the camera rendered at that size, delivered in camera_encoding
+        and preprocessed as the checkpoint records (act() uses the env's own observation image without it)."""
         width, height, preprocessing = self.camera
         return preprocessing.apply(as_delivered(env.render_camera(width, height), self.s.camera_encoding))
 
