@@ -193,8 +193,17 @@ class SimBridgeNode(Node):
                                    "the reach task (ArmReach-v0): set task: reach")
         self.joint_names = arm_joint_names(self.cfg.joint_names, self.robot)
         self._seed = self.cfg.seed
-        self.add_on_set_parameters_callback(validating_callback(
-            self, SimBridgeConfig, on_valid=lambda cfg: setattr(self, "_seed", cfg.seed)))
+        validate = validating_callback(self, SimBridgeConfig)
+
+        def on_set(params):  # a new `seed` is the next reset's episode (set again: that episode again)
+            result = validate(params)
+            if result.successful:
+                for p in params:
+                    if p.name == "seed":
+                        self._seed = int(p.value)
+            return result
+
+        self.add_on_set_parameters_callback(on_set)
         self._sim_time = 0.0
         self._lock = threading.Lock()  # guards the follower between callbacks and the sim thread
         self.follower: TrajectoryFollower | None = None

@@ -116,3 +116,18 @@ def test_commands_computed_before_a_reset_do_not_move_the_new_episodes_arm(ros_c
         assert sim.ignored_after_reset == 1
     finally:
         sim.destroy_node()
+
+
+def test_setting_seed_picks_the_next_resets_episode_and_nothing_else_does(ros_context):
+    from std_srvs.srv import Trigger
+
+    sim = SimBridgeNode(context=ros_context)
+    try:
+        assert sim.set_parameters([Parameter("seed", value=123)])[0].successful
+        assert sim._on_reset(Trigger.Request(), Trigger.Response()).message == "new episode, seed 123"
+        assert sim.set_parameters([Parameter("camera_frame_id", value="cam")])[0].successful
+        assert sim._on_reset(Trigger.Request(), Trigger.Response()).message == "new episode, seed 124"
+        assert sim.set_parameters([Parameter("seed", value=123)])[0].successful  # the same episode once more
+        assert sim._on_reset(Trigger.Request(), Trigger.Response()).message == "new episode, seed 123"
+    finally:
+        sim.destroy_node()
