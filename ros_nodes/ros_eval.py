@@ -255,8 +255,8 @@ def large_frame_transport():
     """While the graph runs, Fast DDS uses launch/fastdds_large_frames.xml (a 32 MB shared-memory segment) when the
     RMW is Fast DDS and no profile file is set already. Measured on the 2-core machine with a 640x480 camera at 30
     fps and the default 512 KB segment: raw bgr8 frames (921,600 bytes) travel as UDP fragments that get dropped
-    and plans starve (31 of 50 reached); with JPEG frames, a goal message was held back for Fast DDS's 3 s
-    heartbeat in 2 of 50 episodes. With the profile: 50 of 50 with either."""
+    and plans starve (31 of 50 reached); with JPEG frames, a goal message arrived 3 s late (Fast DDS's
+    heartbeat period: a lost sample sent again) in 2 of 50 episodes. With the profile: 50 of 50 with either."""
     import os
 
     from jepa_mpc.ros_nodes.graph import launch_dir
