@@ -3,12 +3,11 @@
 reported in the same `eval.json` rows."""
 from __future__ import annotations
 
-import dataclasses
 import time
 
 import numpy as np
 
-from jepa_mpc.apps.evaluate import EpisodeResult, EvalSettings, _violates, summarize
+from jepa_mpc.apps.evaluate import EpisodeResult, EvalSettings, _violates, eval_guardrails, summarize
 from jepa_mpc.sim.collect import episode_seed
 from jepa_mpc.tasks import task_for_env
 
@@ -24,14 +23,12 @@ class MirrorJudge:
         import gymnasium
 
         import jepa_mpc.sim  # noqa: F401  (registers the envs)
-        from jepa_mpc.planner.config import GuardrailConfig, guardrails_for
         from jepa_mpc.robots import load_robot
 
         self.env = gymnasium.make(settings.env_id, **({"robot": settings.robot} if settings.robot else {})).unwrapped
         own = getattr(self.env, "robot", None)
         self.robot = own or load_robot("panda")
-        base = guardrails_for(own) if own is not None else GuardrailConfig()
-        self.guardrails = dataclasses.replace(base, keep_out=base.keep_out + tuple(settings.keep_out))
+        self.guardrails = eval_guardrails(settings, own)
         self.tolerance_m = float(self.env.tolerance_m)
 
     def reset(self, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -198,7 +198,7 @@ class _Controller:
 
     @staticmethod
     def _build_mpc(s: EvalSettings, sim_model=None, env=None):
-        from jepa_mpc.planner.config import CEMConfig, CostConfig, GuardrailConfig, MPCConfig, guardrails_for
+        from jepa_mpc.planner.config import CEMConfig, CostConfig, MPCConfig
         from jepa_mpc.planner.mpc import RecedingHorizonMPC
 
         robot = getattr(env, "robot", None)  # the any-arm cell's Robot; the Panda envs use the embedded Panda
@@ -236,9 +236,7 @@ class _Controller:
         costs = CostConfig(terms=(goal_term, "action_magnitude", "action_rate"), goal_mode=s.goal_mode,
                            action_magnitude_weight=s.action_weight, push_gain=gain)
         cube_probe = _cube_probe(world_model) if goal_term == "cube_push" else None
-        guardrails = guardrails_for(robot) if robot is not None else GuardrailConfig()
-        guardrails = dataclasses.replace(guardrails, keep_out=guardrails.keep_out + tuple(s.keep_out))
-        return RecedingHorizonMPC.build(world_model, cfg, costs, guardrails, cube_probe=cube_probe,
+        return RecedingHorizonMPC.build(world_model, cfg, costs, eval_guardrails(s, robot), cube_probe=cube_probe,
                                         robot=robot if robot is not None else "panda")
 
     def reset(self, env, info, seed: int) -> None:
@@ -322,6 +320,15 @@ def _cube_probe(world_model):
     return functools.partial(world_model.probe, "cube_pos")
 
 
+def eval_guardrails(settings: EvalSettings, robot=None):
+    """The guardrails an evaluation plans with and checks: the any-arm cell's arm's own (`robot`), else the Panda
+    scene's defaults, plus settings.keep_out."""
+    from jepa_mpc.planner.config import GuardrailConfig, guardrails_for
+
+    base = guardrails_for(robot) if robot is not None else GuardrailConfig()
+    return dataclasses.replace(base, keep_out=base.keep_out + tuple(settings.keep_out))
+
+
 def _violates(env, guardrails, robot) -> bool:
     """Independent check in the simulator, on the measured arm: the tool point outside the workspace box, or any
     collision geometry inside a keep-out zone or below the table top. Each check sphere less its margin bounds its
@@ -350,7 +357,7 @@ def run_episodes(settings: EvalSettings, indices: list[int]) -> list[EpisodeResu
     import gymnasium
 
     import jepa_mpc.sim  # noqa: F401
-    from jepa_mpc.planner.config import GuardrailConfig, SafetyConfig, guardrails_for
+    from jepa_mpc.planner.config import SafetyConfig
     from jepa_mpc.planner.safety import SafetyFilter
     from jepa_mpc.robots import load_robot
 
@@ -363,8 +370,7 @@ def run_episodes(settings: EvalSettings, indices: list[int]) -> list[EpisodeResu
         if controller.mpc is not None:
             base = controller.mpc.safety.cfg.guardrails
         else:
-            base = guardrails_for(robot) if getattr(env, "robot", None) is not None else GuardrailConfig()
-            base = dataclasses.replace(base, keep_out=base.keep_out + tuple(settings.keep_out))
+            base = eval_guardrails(settings, getattr(env, "robot", None))
         checker = SafetyFilter(SafetyConfig(guardrails=base), robot) if settings.path_zone_radius_m else None
         radii = base.for_robot(robot).radii if checker is not None else None  # check-sphere sizes, all episodes
         for i in indices:

@@ -350,13 +350,20 @@ class SimBridgeNode(Node):
             now = self.now_s()
             start = stamp_to_s(msg.header.stamp) or now
             with self._lock:
-                if now - self._reset_at < self.cfg.reset_grace_s:
-                    self.ignored_after_reset += 1
+                if self._in_reset_grace(now):
                     return
                 self.follower.set_trajectory(self.robot.from_driver(positions), times, start, now)
         except (MessageError, ValueError) as exc:
             self.rejected_commands += 1
             self.get_logger().warning(f"rejected trajectory: {exc}", throttle_duration_sec=1.0)
+
+    def _in_reset_grace(self, now: float) -> bool:
+        """A command arriving now was made for the arm before the last ~/reset teleported it: count it, ignore it
+        (called with the lock held)."""
+        if now - self._reset_at < self.cfg.reset_grace_s:
+            self.ignored_after_reset += 1
+            return True
+        return False
 
     def _on_forward(self, msg: Float64MultiArray) -> None:
         target = np.asarray(msg.data, dtype=np.float64)
@@ -366,8 +373,7 @@ class SimBridgeNode(Node):
                                       "finite joint positions)", throttle_duration_sec=1.0)
             return
         with self._lock:
-            if self.now_s() - self._reset_at < self.cfg.reset_grace_s:
-                self.ignored_after_reset += 1
+            if self._in_reset_grace(self.now_s()):
                 return
             self.follower.hold(self.robot.from_driver(target))
 
