@@ -148,9 +148,7 @@ class JointPositionArm:
         simulator reset, another controller): the plan starts from the measured joints, as the filter's check does."""
         q = finite_vector(obs.q, self.dof)
         q_target = finite_vector(obs.q_target, self.dof) if obs.q_target is not None else None
-        if q_target is not None and q is not None and np.any(
-                np.abs(q_target - q) > self.safety.cfg.max_tracking_error_rad):
-            q_target = None  # not where the arm is
+        q_target = self.tracked_command(q, q_target)
         q0 = q_target if q_target is not None else q
         if q0 is None:
             return None
@@ -158,6 +156,14 @@ class JointPositionArm:
         gripper = finite_vector([obs.gripper], 1)
         return ArmStart(q0, qd if qd is not None else np.zeros(self.dof),
                         float(gripper[0]) if gripper is not None else 1.0)
+
+    def tracked_command(self, q: np.ndarray | None, q_command: np.ndarray | None) -> np.ndarray | None:
+        """The last command when the measured arm q is within the safety filter's max_tracking_error_rad of it (or
+        is unknown), else None: farther, something else moved the arm and the command is not where it is."""
+        if q_command is not None and q is not None and np.any(
+                np.abs(q_command - q) > self.safety.cfg.max_tracking_error_rad):
+            q_command = None  # not where the arm is
+        return q_command
 
     def hold(self, horizon: int, gripper: float, device: torch.device) -> torch.Tensor:
         """The hold plan [H, A]: no joint motion, the gripper kept."""

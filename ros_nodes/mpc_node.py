@@ -429,9 +429,8 @@ class MpcNode(LifecycleNode):
         if not self.proprio_dim or proprio is None:
             return None
         dof = len(q_measured)
-        if (self.cfg.proprio_source != "commanded" or commanded is None
-                or tuple(self.proprio_names[:dof]) != tuple(self.joint_names)
-                or np.any(np.abs(commanded - q_measured) > planner.safety.cfg.max_tracking_error_rad)):
+        if (self.cfg.proprio_source != "commanded" or tuple(self.proprio_names[:dof]) != tuple(self.joint_names)
+                or planner.arm.tracked_command(q_measured, commanded) is None):
             return proprio
         return np.concatenate([np.asarray(commanded, dtype=proprio.dtype), proprio[dof:]])
 

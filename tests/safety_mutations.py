@@ -128,7 +128,7 @@ MUTATIONS: dict[str, Mutation] = {
         (f"{MOTION}::test_an_arm_moved_by_something_else_is_held_where_it_is_not_pulled_back",)),
     "plan_start_tracking": Mutation(
         "A hold never moves", "jepa_mpc.planner.arm_adapter",
-        (("q_target = None  # not where the arm is", "pass"),),
+        (("q_command = None  # not where the arm is", "pass"),),
         ("tests/planner/test_mpc.py::test_a_last_command_the_arm_is_nowhere_near_is_not_where_the_plan_starts",)),
     "reset_restarts_from_arm": Mutation(
         "E-stop latch", "jepa_mpc.ros_nodes.safety_filter_node",
