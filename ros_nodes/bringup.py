@@ -235,16 +235,22 @@ def run_per_process(specs: tuple[NodeSpec, ...], params: pathlib.Path, duration_
             while not stop.is_set() and time.monotonic() < deadline and any(c.poll() is None for c in children):
                 stop.wait(0.1)
             if stop.is_set():
-                grace_end = time.monotonic() + CHILD_GRACE_S
-                while time.monotonic() < grace_end and any(c.poll() is None for c in children):
-                    time.sleep(0.05)
+                let_children_stop(children)
         finally:
             clean = stop_node_processes(children)
     return 0 if clean else 1
 
 
 CHILD_GRACE_S = 3.0
-"""How long `run_per_process` lets node processes stop on their own after a signal before it sends them SIGINT."""
+"""How long node processes get to stop on their own after a Ctrl-C before they are sent SIGINT."""
+
+
+def let_children_stop(children: list[subprocess.Popen], timeout_s: float = CHILD_GRACE_S) -> None:
+    """Wait up to timeout_s for the children a Ctrl-C reached too to exit on their own: a second SIGINT while a
+    node shuts down interrupts its cleanup (a KeyboardInterrupt traceback)."""
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end and any(c.poll() is None for c in children):
+        time.sleep(0.05)
 
 
 def run(args: argparse.Namespace) -> int:

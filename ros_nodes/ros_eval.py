@@ -189,7 +189,7 @@ def run_through_ros(settings: GraphEvalSettings, seeds: list[int], judge: Episod
     from rclpy.executors import SingleThreadedExecutor
 
     from jepa_mpc.robots import load_robot
-    from jepa_mpc.ros_nodes.bringup import start_node_processes, stop_node_processes
+    from jepa_mpc.ros_nodes.bringup import let_children_stop, start_node_processes, stop_node_processes
     from jepa_mpc.ros_nodes.graph import GRAPHS, default_params, localhost_discovery
 
     robot = load_robot(settings.robot)
@@ -198,7 +198,7 @@ def run_through_ros(settings: GraphEvalSettings, seeds: list[int], judge: Episod
     with localhost_discovery(), _sigterm_as_interrupt(), large_frame_transport():
         context = rclpy.Context()
         rclpy.init(args=[], context=context, domain_id=domain)
-        children, watcher, executor = [], None, None
+        children, watcher, executor, interrupted = [], None, None, False
         try:
             children = start_node_processes(GRAPHS["sim"], default_params("sim"), tuple(settings.overrides()),
                                             env={"ROS_DOMAIN_ID": str(domain)})
@@ -240,7 +240,12 @@ def run_through_ros(settings: GraphEvalSettings, seeds: list[int], judge: Episod
                           file=sys.stderr, flush=True)
             if progress:
                 print(file=sys.stderr)  # noqa: T201
+        except KeyboardInterrupt:
+            interrupted = True
+            raise
         finally:
+            if interrupted:  # Ctrl-C reached the graph's processes too: they stop on their own first
+                let_children_stop(children)
             stop_node_processes(children)
             if executor is not None:
                 executor.shutdown()
