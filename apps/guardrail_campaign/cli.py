@@ -60,8 +60,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--explorer",
         choices=EXPLORERS,
         default="numpy",
-        help="how the safety-filter cases are drawn: numpy (default: a seeded generator over the same case grammar, "
-        "about 3x faster overall; hypothesis still shrinks a failure) or hypothesis (every case through its engine)",
+        help="how the cases are drawn: numpy (default: a seeded generator over the same case grammar, several "
+        "times faster; hypothesis still searches for and shrinks a failure) or hypothesis (every case through its "
+        "engine)",
     )
     parser.add_argument(
         "--strict",
