@@ -30,8 +30,6 @@ import numpy as np
 
 from jepa_mpc.ros_nodes.conversions import COMPRESSED_FORMATS
 
-INTERRUPT_GRACE_S = 1.0
-"""How long a node's clean exit may come before this process sees its own Ctrl-C (the whole group gets it)."""
 RESET_TRIES = 3
 RELEASE_AFTER_S = 0.2
 """After a reset, the e-stop is released this late: within sim_bridge's reset_grace_s, after 2 joint states."""
@@ -214,8 +212,6 @@ def run_through_ros(settings: GraphEvalSettings, seeds: list[int], judge: Episod
                     if not context.ok():  # Ctrl-C: rclpy's handler shut the context down
                         raise KeyboardInterrupt
                     if any(child.poll() is not None for child in children):
-                        if _interrupted_with(children, context):  # a Ctrl-C to the group reached a node first
-                            raise KeyboardInterrupt
                         raise RuntimeError(f"a node of the graph exited while waiting for {what}; see its log above")
                     if time.monotonic() > deadline:
                         raise RuntimeError(f"no {what} within {timeout_s:.0f} s")
@@ -280,18 +276,6 @@ def large_frame_transport():
         yield
     finally:
         os.environ.pop(keys[0], None)
-
-
-def _interrupted_with(children, context, grace_s: float = INTERRUPT_GRACE_S) -> bool:
-    """True when a node process that exited 0 (a node stops cleanly only when asked) did so because this process is
-    being interrupted too: a Ctrl-C in a terminal signals the whole group, and a node can finish its cleanup before
-    rclpy's handler here has shut the context down. Waits up to `grace_s` for that."""
-    if not any(child.poll() == 0 for child in children):
-        return False
-    deadline = time.monotonic() + grace_s
-    while context.ok() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    return not context.ok()
 
 
 @contextlib.contextmanager
