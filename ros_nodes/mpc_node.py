@@ -55,13 +55,7 @@ from jepa_mpc.ros_nodes.conversions import (
 )
 from jepa_mpc.ros_nodes.guardrail_params import GuardrailParams
 from jepa_mpc.ros_nodes.latency import StageWindow, tick_values
-from jepa_mpc.ros_nodes.params import (
-    declare_config,
-    ignore_further_interrupts,
-    interrupt_once,
-    param,
-    validating_callback,
-)
+from jepa_mpc.ros_nodes.params import declare_config, ignore_further_interrupts, param, validating_callback
 from jepa_mpc.ros_nodes.robot_param import (
     ROBOT_HELP,
     TIMEOUT_HELP,
@@ -709,7 +703,6 @@ def main(args=None) -> None:
     robot description that does not load); the log line says why."""
     from rclpy.executors import SingleThreadedExecutor
 
-    interrupt_once()
     rclpy.init(args=args)
     try:
         node = MpcNode()

@@ -27,24 +27,6 @@ def ignore_further_interrupts() -> None:
         signal.signal(sig, signal.SIG_IGN)
 
 
-def interrupt_once() -> None:
-    """Make the first SIGINT raise KeyboardInterrupt and every later one do nothing. Call before rclpy.init: rclpy's
-    handler then passes SIGINT on to this one. Ignoring from inside the first signal's handler leaves no window in
-    which a quick second Ctrl-C lands in the cleanup (a Future's __del__, say) as another KeyboardInterrupt."""
-    import signal
-
-    interrupted = False
-
-    def on_sigint(signum, frame):
-        nonlocal interrupted
-        if interrupted:
-            return
-        interrupted = True
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGINT, on_sigint)
-
-
 def spin_node_main(node_cls: type, args=None) -> None:
     """`ros2 run` entry point for a plain node: init, spin until Ctrl-C or shutdown, clean up. A node that cannot
     start (NodeStartupError, e.g. a robot description that does not load) logs why and exits with status 1."""
@@ -53,7 +35,6 @@ def spin_node_main(node_cls: type, args=None) -> None:
 
     from jepa_mpc.ros_nodes.robot_param import NodeStartupError
 
-    interrupt_once()
     rclpy.init(args=args)
     try:
         node = node_cls()
